@@ -45,6 +45,8 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 LIB_OBJ     := $(call obj,$(LIB_SRC))
 P11_OBJ     := $(call obj,$(P11_SRC))
 STATION_OBJ := $(call obj,$(STATION_SRC))
+# station modules without main(): unit tests link these
+STATION_LIB := $(filter-out $(BUILD)/station/main.o $(BUILD)/station/cmd_%.o $(BUILD)/station/cli.o,$(STATION_OBJ))
 KV_OBJ      := $(call obj,$(KV_SRC))
 UNIT_BIN    := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 TEST_P11_MODS :=
@@ -69,8 +71,9 @@ $(BUILD)/airlock-station: $(STATION_OBJ) $(P11_OBJ) $(LIB_OBJ)
 $(BUILD)/airlock-kv: $(KV_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(KV_LIBS)
 
-# Unit tests link every lib/ and pkcs11/ object (never a main()).
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(P11_OBJ) $(LIB_OBJ)
+# Unit tests link every lib/, pkcs11/ and station/ module (never a main() or
+# a command).
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(STATION_LIB) $(P11_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(STATION_LIBS)
 
 test-bins: $(BINS) $(UNIT_BIN)

@@ -8,19 +8,18 @@
 
 static int tap_failed;
 
+/* COND is evaluated exactly once. */
 #define TAP_CHECK(cond, ...)                                                   \
 	do {                                                                   \
-		if (cond) {                                                    \
-			printf("ok - ");                                       \
-		} else {                                                       \
-			printf("not ok - ");                                   \
-			tap_failed++;                                          \
-		}                                                              \
+		int tap_c_ = (cond) ? 1 : 0;                                   \
+		printf(tap_c_ ? "ok - " : "not ok - ");                        \
 		printf(__VA_ARGS__);                                           \
 		printf("\n");                                                  \
-		if (!(cond))                                                   \
+		if (!tap_c_) {                                                 \
+			tap_failed++;                                          \
 			printf("#   failed: %s (%s:%d)\n", #cond, __FILE__,    \
 			       __LINE__);                                      \
+		}                                                              \
 	} while (0)
 
 #define TAP_STR_EQ(got, want, ...)                                             \
