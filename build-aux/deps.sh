@@ -13,7 +13,7 @@ python3-virtualsmartcard python3-pycryptodome libengine-pkcs11-openssl openssl"
 # Verifiers, docs, time (tests)
 PKGS="$PKGS gnutls-bin libnss3-tools mandoc faketime binutils systemd iproute2 util-linux"
 # Key Vault emulator and its SDK conformance test
-PKGS="$PKGS python3 python3-cryptography ca-certificates"
+PKGS="$PKGS python3 python3-cryptography python3-yaml ca-certificates"
 
 missing=""
 for p in $PKGS; do
