@@ -67,6 +67,11 @@ static const struct err_entry err_table[] = {
       AIRLOCK_EXIT_TOKEN),
     E(AIRLOCK_E_TOKEN_NOT_LOGGED_IN, "CKR_USER_NOT_LOGGED_IN: login needed",
       AIRLOCK_EXIT_TOKEN),
+    E(AIRLOCK_E_REMOTE, "Key Vault request failed", AIRLOCK_EXIT_REMOTE),
+    E(AIRLOCK_E_HTTP, "unexpected HTTP response", AIRLOCK_EXIT_REMOTE),
+    E(AIRLOCK_E_TLS, "TLS verification failed", AIRLOCK_EXIT_REMOTE),
+    E(AIRLOCK_E_AUTH, "authentication failed", AIRLOCK_EXIT_REMOTE),
+    E(AIRLOCK_E_THROTTLED, "throttled by Key Vault", AIRLOCK_EXIT_REMOTE),
 };
 #undef E
 

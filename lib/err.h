@@ -41,6 +41,11 @@ enum airlock_err {
 	AIRLOCK_E_CANCELLED = -32,
 	AIRLOCK_E_TOKEN_PIN_LEN = -33,
 	AIRLOCK_E_TOKEN_NOT_LOGGED_IN = -34,
+	AIRLOCK_E_REMOTE = -35,
+	AIRLOCK_E_HTTP = -36,
+	AIRLOCK_E_TLS = -37,
+	AIRLOCK_E_AUTH = -38,
+	AIRLOCK_E_THROTTLED = -39,
 	/* append new codes here; never renumber */
 };
 
