@@ -1,6 +1,7 @@
 #include "pkcs11/token.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <libp11.h>
 #include <openssl/crypto.h>
@@ -183,6 +184,17 @@ token_module_path(const struct token_module *m)
 	return m->path;
 }
 
+const char *
+token_module_file(const struct token_module *m)
+{
+	struct link_map *lm = NULL;
+
+	if (m->dl != NULL && dlinfo(m->dl, RTLD_DI_LINKMAP, &lm) == 0 &&
+	    lm != NULL && lm->l_name != NULL && lm->l_name[0] == '/')
+		return lm->l_name;
+	return m->path;
+}
+
 /* ---- token identity and URIs ---------------------------------------- */
 
 static int
@@ -256,6 +268,24 @@ const char *
 token_serial(const struct token *t)
 {
 	return t->serial;
+}
+
+const char *
+token_manufacturer(const struct token *t)
+{
+	return t->manufacturer;
+}
+
+const char *
+token_model(const struct token *t)
+{
+	return t->model;
+}
+
+struct token_module *
+token_get0_module(const struct token *t)
+{
+	return t->m;
 }
 
 static int
@@ -658,6 +688,21 @@ token_key_find(struct token *t, const struct p11_uri *uri,
 out:
 	token_key_free(k);
 	return r;
+}
+
+const char *
+token_key_label(const struct token_key *k)
+{
+	return k->label;
+}
+
+const char *
+token_key_id_hex(struct token_key *k)
+{
+	static _Thread_local char hex[2 * 64 + 1];
+
+	hex_encode(k->id, k->id_len > 64 ? 64 : k->id_len, hex);
+	return hex;
 }
 
 void

@@ -29,6 +29,9 @@ int token_module_load(const char *path, struct token_module **out)
     __attribute__((warn_unused_result));
 void token_module_free(struct token_module *m);
 const char *token_module_path(const struct token_module *m);
+/* The file the module was loaded from (resolved by the dynamic linker), for
+ * hashing into transcripts; falls back to the path given. */
+const char *token_module_file(const struct token_module *m);
 
 /* Describe the module, its slots, tokens (flags, PIN counters, mechanisms)
  * and the objects visible in the current login state, as JSON. FILTER
@@ -45,6 +48,9 @@ void token_close(struct token *t);
 int token_uri(const struct token *t, char **out)
     __attribute__((warn_unused_result));
 const char *token_label(const struct token *t);
+const char *token_manufacturer(const struct token *t);
+const char *token_model(const struct token *t);
+struct token_module *token_get0_module(const struct token *t);
 const char *token_serial(const struct token *t);
 
 /* Interaction the login needs; the module itself never prints. */
@@ -80,6 +86,9 @@ int token_key_describe(struct token_key *k, cJSON **out)
     __attribute__((warn_unused_result));
 int token_key_uri(const struct token_key *k, char **out)
     __attribute__((warn_unused_result));
+/* CKA_ID as lowercase hex (static buffer per key). */
+const char *token_key_id_hex(struct token_key *k);
+const char *token_key_label(const struct token_key *k);
 
 /* LEN bytes from the token's RNG (C_GenerateRandom). */
 int token_random(struct token *t, unsigned char *buf, size_t len)

@@ -3,5 +3,14 @@
 #define AIRLOCK_STATION_CMDS_H
 
 int cmd_token(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+int cmd_ca(int argc, char **argv);
+int cmd_ledger(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_review(int argc, char **argv);
+int cmd_sign(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_process(int argc, char **argv);
 
 #endif

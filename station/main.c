@@ -27,6 +27,16 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 	const char *summary;
 } commands[] = {
+    {"init", cmd_init, "create the station home: configuration, ledger"},
+    {"policy", cmd_policy, "show or check the issuance profiles"},
+    {"ca", cmd_ca, "ceremonies: root, intermediate, csr"},
+    {"import", cmd_import, "copy a request bundle into the spool"},
+    {"review", cmd_review, "each request's decision and the rule behind it"},
+    {"sign", cmd_sign, "sign what policy allows, on the token"},
+    {"export", cmd_export, "write the signed merge bundles"},
+    {"process", cmd_process, "import, review, sign and export in one go"},
+    {"ledger", cmd_ledger,
+     "the issuance ledger: verify, list, show, export-index"},
     {"token", cmd_token,
      "tokens and readers: list, info, keygen, selftest, readers, wait"},
 };

@@ -48,3 +48,25 @@ softhsm_setup() {
 softhsm_token() {
 	softhsm2-util --init-token --free --label "$1" --so-pin 87654321 --pin "$2" >/dev/null
 }
+
+# station_setup HOME: SoftHSM tokens root-ca and inter-ca with EC P-384 keys,
+# a station home for example.internal, and both ceremonies. Sets ROOTKEY,
+# INTERKEY and PINSRC (file: source of the intermediate's PIN).
+station_setup() {
+	local home=$1
+	softhsm_setup
+	softhsm_token root-ca 123456
+	softhsm_token inter-ca 654321
+	printf '123456\n' >"$TMP/rpin"; printf '654321\n' >"$TMP/ipin"; chmod 600 "$TMP/rpin" "$TMP/ipin"
+	PINSRC="file:$TMP/ipin"
+	ROOTKEY=$("$STATION" token keygen --token "pkcs11:token=root-ca?module-path=$SOFTHSM_MODULE" \
+		--label root-key --type ec:p384 --pin-source "file:$TMP/rpin" 2>/dev/null)
+	INTERKEY=$("$STATION" token keygen --token "pkcs11:token=inter-ca?module-path=$SOFTHSM_MODULE" \
+		--label inter-key --type ec:p384 --pin-source "$PINSRC" 2>/dev/null)
+	"$STATION" --home "$home" init --domain example.internal >/dev/null &&
+		"$STATION" --home "$home" ca root --key "$ROOTKEY" --subject "/CN=Airlock Test Root" \
+			--operator A --witness B --yes --pin-source "file:$TMP/rpin" >/dev/null 2>&1 &&
+		"$STATION" --home "$home" ca intermediate --key "$INTERKEY" --issuer-key "$ROOTKEY" \
+			--subject "/CN=Airlock Test Intermediate" --operator A --witness B --yes \
+			--pin-source "$PINSRC" --issuer-pin-source "file:$TMP/rpin" >/dev/null 2>&1
+}

@@ -1,0 +1,286 @@
+/* airlock-station import | review | sign | export | process: the everyday
+ * signing session (one verb each; they share station/session.c). */
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/err.h"
+#include "station/cli.h"
+#include "station/cmds.h"
+#include "station/home.h"
+#include "station/issue.h"
+#include "station/request.h"
+#include "station/session.h"
+
+static const char session_usage[] =
+    "usage: airlock-station import DIR\n"
+    "       airlock-station review [--json]\n"
+    "       airlock-station sign [--yes] [--pin-source SRC]\n"
+    "       airlock-station export DIR [--pin-source SRC]\n"
+    "       airlock-station process DIR [--out PARENT] [--yes] "
+    "[--pin-source SRC]\n"
+    "\n"
+    "  import   verify the request bundle DIR (read only) and copy it into\n"
+    "           the station's spool\n"
+    "  review   every spooled request: its source, names, key, profile, the\n"
+    "           decision and the rule behind it, the CSR digest as words\n"
+    "  sign     sign what policy allows on the intermediate's token, with\n"
+    "           the ledger written ahead (INTENT, then ISSUED); asks first\n"
+    "           unless --yes\n"
+    "  export   write one merge bundle per spooled request bundle into DIR,\n"
+    "           signed with the station key, read back after writing\n"
+    "  process  import, review, confirm, sign and export in one go; the\n"
+    "           merge bundle goes beside the request bundle (or --out)\n"
+    "\n"
+    "The token and key come from HOME/ca/intermediate.json and station.json\n"
+    "(recorded at the ceremony); only the PIN is asked for.\n";
+
+struct session_args {
+	const char *pin_source, *out, *dir;
+	int yes, json;
+};
+
+static int
+session_parse(const char *what, int argc, char **argv, struct session_args *a)
+{
+	static const struct option opts[] = {
+	    {"pin-source", required_argument, NULL, 'p'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"yes", no_argument, NULL, 'y'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	a->yes = station_g.yes;
+	a->json = station_g.json;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "ho:y", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			a->pin_source = optarg;
+			break;
+		case 'o':
+			a->out = optarg;
+			break;
+		case 'y':
+			a->yes = 1;
+			break;
+		case 'j':
+			a->json = 1;
+			break;
+		case 'h':
+			fputs(session_usage, stdout);
+			return 0;
+		default:
+			return cli_usage(what, "bad option");
+		}
+	}
+	if (optind < argc)
+		a->dir = argv[optind++];
+	if (optind < argc)
+		return cli_usage(what, "unexpected argument '%s'",
+				 argv[optind]);
+	return -1;
+}
+
+static int
+session_import(struct home *h, const char *dir, int quiet)
+{
+	char *id = NULL;
+	size_t n = 0;
+	int r;
+
+	r = request_import(h, dir, &id, &n);
+	if (r == AIRLOCK_E_EXISTS && quiet) {
+		err_detail_clear();
+		return 0;
+	}
+	if (r == 0 && station_g.verbose >= 0)
+		fprintf(stderr,
+			"airlock-station: imported request bundle %s (%zu "
+			"requests) from %s\n",
+			id, n, dir);
+	free(id);
+	return r;
+}
+
+int
+cmd_import(int argc, char **argv)
+{
+	struct session_args a;
+	struct home *h = NULL;
+	int r, st;
+
+	if ((st = session_parse("import", argc, argv, &a)) >= 0)
+		return st;
+	if (a.dir == NULL)
+		return cli_usage("import", "the request bundle directory is "
+					   "needed");
+	if ((r = home_open(station_g.home, &h)) != 0 ||
+	    (r = session_import(h, a.dir, 0)) != 0)
+		st = cli_fail("import", r);
+	else
+		st = 0;
+	home_close(h);
+	return st;
+}
+
+/* Open the home, the issuer (with or without the token) and the spool. */
+static int
+session_open(const char *what, int with_token, const struct session_args *a,
+	     struct home **h, struct issuer **is, struct request_set **rs)
+{
+	int r;
+
+	*h = NULL;
+	*is = NULL;
+	*rs = NULL;
+	if ((r = home_open(station_g.home, h)) != 0 ||
+	    (r = issuer_open(*h, with_token, a->pin_source, is)) != 0 ||
+	    (r = request_set_load(*h, rs)) != 0)
+		return cli_fail(what, r);
+	return 0;
+}
+
+static void
+session_close(struct home *h, struct issuer *is, struct request_set *rs)
+{
+	request_set_free(rs);
+	issuer_close(is);
+	home_close(h);
+}
+
+int
+cmd_review(int argc, char **argv)
+{
+	struct session_args a;
+	struct home *h = NULL;
+	struct issuer *is = NULL;
+	struct request_set *rs = NULL;
+	size_t nok;
+	int r, st;
+
+	if ((st = session_parse("review", argc, argv, &a)) >= 0)
+		return st;
+	if (a.dir != NULL)
+		return cli_usage("review", "review takes no directory (import "
+					   "first)");
+	if ((st = session_open("review", 0, &a, &h, &is, &rs)) == 0 &&
+	    (r = session_review(is, rs, a.json, &nok)) != 0)
+		st = cli_fail("review", r);
+	session_close(h, is, rs);
+	return st;
+}
+
+static int
+session_sign_export(const char *what, const struct session_args *a,
+		    const char *export_dir, int review)
+{
+	struct home *h = NULL;
+	struct issuer *is = NULL;
+	struct request_set *rs = NULL;
+	struct issue_stats stats;
+	size_t nok = 0, nb = 0, ne = 0, i;
+	int last = -1, r = 0, st;
+
+	if ((st = session_open(what, 1, a, &h, &is, &rs)) != 0)
+		goto out;
+	if (review) {
+		if ((r = session_review(is, rs, 0, &nok)) != 0)
+			goto fail;
+	} else {
+		for (i = 0; i < request_set_count(rs); i++) {
+			if ((r = issuer_preview(is, request_set_get(rs, i))) !=
+			    0)
+				goto fail;
+			nok += request_set_get(rs, i)->ok != 0;
+		}
+	}
+	if (export_dir == NULL || review) {
+		if ((r = session_confirm(nok, a->yes)) != 0)
+			goto fail;
+		if ((r = issuer_sign(is, rs, session_progress, &last,
+				     &stats)) != 0)
+			goto fail;
+		if (station_g.verbose >= 0)
+			fprintf(stderr,
+				"airlock-station: %zu signed, %zu signed "
+				"before, %zu rejected (recorded in the "
+				"ledger)\n",
+				stats.issued, stats.already, stats.rejected);
+	}
+	if (export_dir != NULL) {
+		if ((r = issuer_export(is, rs, export_dir, &nb, &ne)) != 0)
+			goto fail;
+		if (station_g.verbose >= 0)
+			fprintf(stderr,
+				"airlock-station: wrote %zu merge bundle%s "
+				"(%zu certificates) into %s\n",
+				nb, nb == 1 ? "" : "s", ne, export_dir);
+	}
+	st = 0;
+	goto out;
+fail:
+	st = cli_fail(what, r);
+out:
+	session_close(h, is, rs);
+	return st;
+}
+
+int
+cmd_sign(int argc, char **argv)
+{
+	struct session_args a;
+	int st;
+
+	if ((st = session_parse("sign", argc, argv, &a)) >= 0)
+		return st;
+	if (a.dir != NULL)
+		return cli_usage("sign", "sign takes no directory");
+	return session_sign_export("sign", &a, NULL, 0);
+}
+
+int
+cmd_export(int argc, char **argv)
+{
+	struct session_args a;
+	int st;
+
+	if ((st = session_parse("export", argc, argv, &a)) >= 0)
+		return st;
+	if (a.dir == NULL)
+		return cli_usage("export", "the directory to write into is "
+					   "needed");
+	return session_sign_export("export", &a, a.dir, 0);
+}
+
+int
+cmd_process(int argc, char **argv)
+{
+	struct session_args a;
+	struct home *h = NULL;
+	char parent[4096];
+	int r, st;
+
+	if ((st = session_parse("process", argc, argv, &a)) >= 0)
+		return st;
+	if (a.dir == NULL)
+		return cli_usage("process", "the request bundle directory is "
+					    "needed");
+	if ((r = home_open(station_g.home, &h)) != 0 ||
+	    (r = session_import(h, a.dir, 1)) != 0) {
+		home_close(h);
+		return cli_fail("process", r);
+	}
+	home_close(h);
+	if (a.out == NULL) {
+		snprintf(parent, sizeof(parent), "%s", a.dir);
+		a.out = dirname(parent);
+	}
+	return session_sign_export("process", &a, a.out, 1);
+}
