@@ -1,10 +1,13 @@
 /* airlock-station import | review | sign | export | process: the everyday
  * signing session (one verb each; they share station/session.c). */
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/err.h"
 #include "station/cli.h"
@@ -12,7 +15,8 @@
 #include "station/home.h"
 #include "station/issue.h"
 #include "station/request.h"
-#include "station/session.h"
+#include "lib/term.h"
+#include "station/words.h"
 
 static const char session_usage[] =
     "usage: airlock-station import DIR\n"
@@ -36,6 +40,138 @@ static const char session_usage[] =
     "\n"
     "The token and key come from HOME/ca/intermediate.json and station.json\n"
     "(recorded at the ceremony); only the PIN is asked for.\n";
+
+static void
+session_names(const struct request *rq, char *out, size_t len)
+{
+	char ip[64], safe[512];
+	size_t i, n, o = 0, iplen;
+	const unsigned char *a;
+
+	out[0] = '\0';
+	if (rq->csr == NULL)
+		return;
+	n = csr_dns_count(rq->csr);
+	for (i = 0; i < n && o + 2 < len; i++) {
+		term_sanitize(csr_dns(rq->csr, i), safe, sizeof(safe));
+		o += (size_t)snprintf(out + o, len - o, "%s%s", o ? "," : "",
+				      safe);
+	}
+	for (i = 0; i < csr_ip_count(rq->csr) && o + 2 < len; i++) {
+		a = csr_ip(rq->csr, i, &iplen);
+		inet_ntop(iplen == 4 ? AF_INET : AF_INET6, a, ip, sizeof(ip));
+		o += (size_t)snprintf(out + o, len - o, "%s%s", o ? "," : "",
+				      ip);
+	}
+	if (n == 0 && csr_ip_count(rq->csr) == 0 && csr_cn(rq->csr) != NULL) {
+		term_sanitize(csr_cn(rq->csr), safe, sizeof(safe));
+		snprintf(out, len, "%s", safe);
+	}
+}
+
+static int
+session_review(struct issuer *is, struct request_set *rs, int json, size_t *nok)
+{
+	cJSON *arr = json ? cJSON_CreateArray() : NULL, *o;
+	char names[1024], words[128], src[600], why[1200];
+	size_t i, n = request_set_count(rs);
+	int r;
+
+	*nok = 0;
+	for (i = 0; i < n; i++) {
+		struct request *rq = request_set_get(rs, i);
+		if ((r = issuer_preview(is, rq)) != 0) {
+			cJSON_Delete(arr);
+			return r;
+		}
+		*nok += rq->ok != 0;
+		session_names(rq, names, sizeof(names));
+		words[0] = '\0';
+		if (rq->csr != NULL)
+			words_from_digest(csr_sha256(rq->csr), 4, words,
+					  sizeof(words));
+		term_sanitize(rq->source, src, sizeof(src));
+		term_sanitize(rq->why, why, sizeof(why));
+		if (json) {
+			o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "entry", rq->entry_id);
+			cJSON_AddStringToObject(o, "request_id",
+						rq->request_id);
+			cJSON_AddStringToObject(o, "source", rq->source);
+			cJSON_AddStringToObject(o, "names", names);
+			cJSON_AddStringToObject(
+			    o, "key", rq->csr ? csr_key_type(rq->csr) : "");
+			cJSON_AddStringToObject(
+			    o, "profile",
+			    rq->profile ? profile_name(rq->profile) : "");
+			cJSON_AddStringToObject(o, "decision",
+						rq->ok ? "sign" : "reject");
+			if (!rq->ok) {
+				cJSON_AddStringToObject(o, "rule", rq->rule);
+				cJSON_AddStringToObject(o, "value", rq->why);
+			} else {
+				cJSON_AddNumberToObject(o, "days",
+							(double)rq->days);
+			}
+			cJSON_AddStringToObject(o, "csr_words", words);
+			cJSON_AddItemToArray(arr, o);
+			continue;
+		}
+		printf("%-6s %-14s %-10s %-8s %s\n", rq->ok ? "SIGN" : "REJECT",
+		       rq->profile ? profile_name(rq->profile) : "-",
+		       rq->csr ? csr_key_type(rq->csr) : "-", rq->entry_id,
+		       src);
+		printf("       names: %s\n", names[0] ? names : "-");
+		if (words[0] != '\0')
+			printf("       CSR:   %s\n", words);
+		if (rq->ok)
+			printf("       valid: %ld days\n", rq->days);
+		else
+			printf("       rule:  %s: %s\n", rq->rule, why);
+	}
+	if (json) {
+		o = cJSON_CreateObject();
+		cJSON_AddItemToObject(o, "requests", arr);
+		cJSON_AddNumberToObject(o, "sign", (double)*nok);
+		cJSON_AddNumberToObject(o, "reject", (double)(n - *nok));
+		cli_json_print(o);
+	} else {
+		printf("\n%zu requests: %zu to sign, %zu rejected\n", n, *nok,
+		       n - *nok);
+	}
+	return 0;
+}
+
+static void
+session_progress(void *arg, size_t done, size_t total)
+{
+	int *last = arg;
+	int pct = total ? (int)(done * 100 / total) : 100;
+
+	if (!isatty(STDERR_FILENO) || pct == *last)
+		return;
+	*last = pct;
+	fprintf(stderr, "\rsigning [%-40.*s] %3d%% %zu/%zu", pct * 40 / 100,
+		"########################################", pct, done, total);
+	if (done == total)
+		fputc('\n', stderr);
+}
+
+static int
+session_confirm(size_t n, int yes)
+{
+	char q[128];
+
+	if (yes || n == 0)
+		return 0;
+	snprintf(q, sizeof(q), "Sign %zu certificate%s on the token?", n,
+		 n == 1 ? "" : "s");
+	if (!cli_confirm(q)) {
+		err_detail_set("not confirmed (use --yes in scripts)");
+		return AIRLOCK_E_CANCELLED;
+	}
+	return 0;
+}
 
 struct session_args {
 	const char *pin_source, *out, *dir;
@@ -184,7 +320,7 @@ session_sign_export(const char *what, const struct session_args *a,
 	struct home *h = NULL;
 	struct issuer *is = NULL;
 	struct request_set *rs = NULL;
-	struct issue_stats stats;
+	struct issue_stats stats = {0, 0, 0, 0};
 	size_t nok = 0, nb = 0, ne = 0, i;
 	int last = -1, r = 0, st;
 
@@ -223,7 +359,9 @@ session_sign_export(const char *what, const struct session_args *a,
 				"(%zu certificates) into %s\n",
 				nb, nb == 1 ? "" : "s", ne, export_dir);
 	}
-	st = 0;
+	/* the work is done; exit 3 tells a script that some requests were
+	 * rejected (each is in the ledger and on the review screen) */
+	st = stats.rejected > 0 ? err_exit_status(AIRLOCK_E_POLICY) : 0;
 	goto out;
 fail:
 	st = cli_fail(what, r);
