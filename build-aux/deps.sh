@@ -14,6 +14,8 @@ python3-virtualsmartcard python3-pycryptodome libengine-pkcs11-openssl openssl"
 PKGS="$PKGS gnutls-bin libnss3-tools mandoc faketime binutils systemd iproute2 util-linux"
 # Key Vault emulator and its SDK conformance test
 PKGS="$PKGS python3 python3-cryptography python3-yaml ca-certificates"
+# Consumers of the certificates (tests, demo)
+PKGS="$PKGS mosquitto mosquitto-clients curl e2fsprogs"
 
 missing=""
 for p in $PKGS; do

@@ -1,5 +1,7 @@
 #include "lib/json.h"
 
+#include <openssl/crypto.h>
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -518,6 +520,9 @@ json_parse_strict(const unsigned char *buf, size_t len, int max_depth,
 	r = 0;
 out:
 	cJSON_Delete(root);
+	/* the text may hold a bearer token: wipe before freeing */
+	if (copy != NULL)
+		OPENSSL_cleanse(copy, len + 1);
 	free(copy);
 	free(s.nonint);
 	return r;

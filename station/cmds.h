@@ -12,5 +12,7 @@ int cmd_review(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_process(int argc, char **argv);
+int cmd_revoke(int argc, char **argv);
+int cmd_crl(int argc, char **argv);
 
 #endif

@@ -18,6 +18,7 @@
 #include "lib/safefile.h"
 #include "pkcs11/token.h"
 #include "station/certsign.h"
+#include "station/crl.h"
 
 #define EXPORT_STATE "export-state.json"
 
@@ -29,6 +30,12 @@ struct issuer {
 	struct token *t;
 	struct token_key *k, *sk;
 	EVP_PKEY *priv, *pub, *spriv;
+	/* the root key, for root CRLs (issuer_open_root) */
+	struct p11_uri *ruri;
+	struct token_module *rm;
+	struct token *rt;
+	struct token_key *rk;
+	EVP_PKEY *rpriv;
 };
 
 static int
@@ -155,6 +162,12 @@ issuer_close(struct issuer *is)
 {
 	if (is == NULL)
 		return;
+	EVP_PKEY_free(is->rpriv);
+	token_key_free(is->rk);
+	token_close(is->rt);
+	if (is->rm != is->m)
+		token_module_free(is->rm);
+	uri_free(is->ruri);
 	EVP_PKEY_free(is->priv);
 	EVP_PKEY_free(is->spriv);
 	EVP_PKEY_free(is->pub);
@@ -174,6 +187,56 @@ X509 *
 issuer_get0_intermediate(const struct issuer *is)
 {
 	return is->inter;
+}
+
+X509 *
+issuer_get0_root(const struct issuer *is)
+{
+	return is->root;
+}
+
+struct home *
+issuer_get0_home(const struct issuer *is)
+{
+	return is->h;
+}
+
+EVP_PKEY *
+issuer_get0_key(const struct issuer *is)
+{
+	return is->priv;
+}
+
+EVP_PKEY *
+issuer_get0_root_key(const struct issuer *is)
+{
+	return is->rpriv;
+}
+
+int
+issuer_open_root(struct issuer *is, const char *pin_source)
+{
+	const char *path;
+	int r;
+
+	if (is->rpriv != NULL)
+		return 0;
+	if ((r = issue_key_uri(is->h, "root.json", &is->ruri)) != 0)
+		return r;
+	path = uri_get0(is->ruri, "module-path");
+	if (is->m != NULL &&
+	    strcmp(token_module_path(is->m),
+		   path != NULL ? path : TOKEN_DEFAULT_MODULE) == 0)
+		is->rm = is->m;
+	else if ((r = token_module_load(path, &is->rm)) != 0)
+		return r;
+	if ((r = token_open(is->rm, is->ruri, &is->rt)) != 0)
+		return r;
+	if (pin_source == NULL)
+		pin_source = uri_get0(is->ruri, "pin-source");
+	if ((r = token_login(is->rt, pin_source, NULL)) != 0)
+		return r;
+	return issue_key(is->rt, is->ruri, is->root, &is->rk, &is->rpriv, NULL);
 }
 
 static const struct profile *
@@ -798,13 +861,36 @@ issue_ledger_slice(struct issuer *is, unsigned long long *from,
 	return 0;
 }
 
-static int
-issue_export_state(struct issuer *is, unsigned long long seq)
+/* The CRL number last exported (0: none). */
+static unsigned long long
+issue_crl_exported(struct issuer *is)
 {
-	char buf[64];
+	unsigned char *st = NULL;
+	size_t stlen = 0;
+	cJSON *j = NULL;
+	long long n = 0;
+
+	if (home_read(is->h, "", EXPORT_STATE, 4096, &st, &stlen) == 0 &&
+	    json_parse_strict(st, stlen, 4, &j) == 0 &&
+	    cJSON_GetObjectItemCaseSensitive(j, "crl_exported") != NULL &&
+	    json_get_int(j, "crl_exported", EXPORT_STATE, 0, (1LL << 53), &n) !=
+		0)
+		n = 0;
+	err_detail_clear();
+	cJSON_Delete(j);
+	free(st);
+	return (unsigned long long)n;
+}
+
+static int
+issue_export_state(struct issuer *is, unsigned long long seq,
+		   unsigned long long crl)
+{
+	char buf[96];
 	int fd = -1, r;
 
-	snprintf(buf, sizeof(buf), "{\"exported_seq\":%llu}\n", seq);
+	snprintf(buf, sizeof(buf),
+		 "{\"exported_seq\":%llu,\"crl_exported\":%llu}\n", seq, crl);
 	if ((r = safefile_dir_open(home_dir(is->h), &fd)) != 0)
 		return r;
 	r = safefile_write_atomic(fd, EXPORT_STATE, buf, strlen(buf), 0600,
@@ -822,7 +908,7 @@ issue_export_one(struct issuer *is, struct request_set *rs,
 	STACK_OF(X509) *chain = NULL;
 	unsigned char *slice = NULL;
 	size_t slen = 0, i, count = 0;
-	unsigned long long from = 1, seq;
+	unsigned long long from = 1, seq, crl_num = 0;
 	char name[80], file[80], *pem = NULL, *rpem = NULL, *ipem = NULL,
 				 *cp = NULL, *id = NULL;
 	cJSON *meta, *rec = NULL;
@@ -884,7 +970,8 @@ issue_export_one(struct issuer *is, struct request_set *rs,
 	{
 		cJSON *f = cJSON_CreateObject();
 		cJSON_AddStringToObject(f, "bundle", "merge");
-		cJSON_AddStringToObject(f, "request_bundle_id", bundle_id(b));
+		cJSON_AddStringToObject(f, "request_bundle_id",
+					b != NULL ? bundle_id(b) : "none");
 		cJSON_AddNumberToObject(f, "entries", (double)count);
 		cJSON_AddNumberToObject(f, "ledger_size",
 					(double)ledger_size(l));
@@ -920,17 +1007,43 @@ issue_export_one(struct issuer *is, struct request_set *rs,
 					"checkpoint.json", cp, strlen(cp))) !=
 		0)
 		goto out;
+	/* the newest CRLs travel in every merge bundle */
+	for (i = 0; i < 2; i++) {
+		unsigned char *der = NULL;
+		size_t dlen = 0;
+		unsigned long long num = 0;
+		r = crl_latest(is->h, i == 0 ? CRL_INTERMEDIATE : CRL_ROOT,
+			       &der, &dlen, &num);
+		if (r == AIRLOCK_E_NOT_FOUND) {
+			err_detail_clear();
+			continue;
+		}
+		if (r == 0) {
+			if (i == 0)
+				crl_num = num;
+			r = bundle_writer_add_file(w, BUNDLE_ROLE_CRL,
+						   i == 0 ? "intermediate.crl"
+							  : "root.crl",
+						   der, dlen);
+		}
+		free(der);
+		if (r != 0)
+			goto out;
+	}
 	if ((chain = sk_X509_new_null()) == NULL ||
 	    !sk_X509_push(chain, is->inter) || !sk_X509_push(chain, is->root)) {
 		r = AIRLOCK_E_NOMEM;
 		goto out;
 	}
-	snprintf(name, sizeof(name), "merge-%s", bundle_id(b));
+	if (b != NULL)
+		snprintf(name, sizeof(name), "merge-%s", bundle_id(b));
+	else
+		snprintf(name, sizeof(name), "merge-crl-%llu", crl_num);
 	if ((r = bundle_writer_commit(w, parent, name, is->spriv, is->station,
 				      chain, &id)) != 0)
 		goto out;
-	if ((r = issue_export_state(is, ledger_size(l))) != 0 ||
-	    (r = request_spool_done(is->h, bundle_id(b))) != 0)
+	if ((r = issue_export_state(is, ledger_size(l), crl_num)) != 0 ||
+	    (b != NULL && (r = request_spool_done(is->h, bundle_id(b))) != 0))
 		goto out;
 	*entries = count;
 	r = 0;
@@ -966,6 +1079,27 @@ issuer_export(struct issuer *is, struct request_set *rs, const char *parent,
 			return r;
 		(*n)++;
 		*entries += e;
+	}
+	if (*n == 0) {
+		/* nothing to answer: a revocation-only bundle when there is a
+		 * CRL the online side has not seen */
+		unsigned char *der = NULL;
+		size_t dlen = 0;
+		unsigned long long num = 0;
+		r = crl_latest(is->h, CRL_INTERMEDIATE, &der, &dlen, &num);
+		free(der);
+		if (r == AIRLOCK_E_NOT_FOUND) {
+			err_detail_clear();
+			return 0;
+		}
+		if (r != 0)
+			return r;
+		if (num > issue_crl_exported(is)) {
+			if ((r = issue_export_one(is, rs, NULL, parent, &e)) !=
+			    0)
+				return r;
+			(*n)++;
+		}
 	}
 	return 0;
 }

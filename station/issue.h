@@ -25,6 +25,14 @@ int issuer_open(struct home *h, int with_token, const char *pin_source,
 		struct issuer **out) __attribute__((warn_unused_result));
 void issuer_close(struct issuer *is);
 X509 *issuer_get0_intermediate(const struct issuer *is);
+X509 *issuer_get0_root(const struct issuer *is);
+struct home *issuer_get0_home(const struct issuer *is);
+/* The intermediate's key on the token (NULL without the token). */
+EVP_PKEY *issuer_get0_key(const struct issuer *is);
+/* Open the root key recorded in HOME/ca/root.json (for root CRLs). */
+int issuer_open_root(struct issuer *is, const char *pin_source)
+    __attribute__((warn_unused_result));
+EVP_PKEY *issuer_get0_root_key(const struct issuer *is);
 
 /* Build and lint the certificate a request would get (software serial and
  * throwaway signature: nothing touches the token). RQ is updated: a lint

@@ -35,6 +35,8 @@ static const struct {
     {"sign", cmd_sign, "sign what policy allows, on the token"},
     {"export", cmd_export, "write the signed merge bundles"},
     {"process", cmd_process, "import, review, sign and export in one go"},
+    {"revoke", cmd_revoke, "record a revocation"},
+    {"crl", cmd_crl, "sign CRLs on the token"},
     {"ledger", cmd_ledger,
      "the issuance ledger: verify, list, show, export-index"},
     {"token", cmd_token,

@@ -25,6 +25,7 @@ struct profile {
 	enum profile_kind kind;
 	char *description;
 	long max_days;
+	long crl_days;
 	int path_len;
 	char *key_types[8];
 	size_t nkey_types;
@@ -226,6 +227,11 @@ profile_load_one(struct config *c, const char *sec, struct profile *pr)
 	if ((r = profile_parse_long(v, WHAT("max_days"), 1, 9125,
 				    &pr->max_days)) != 0)
 		return r;
+	pr->crl_days = pr->kind == PROFILE_ROOT ? 365 : 7;
+	if ((v = config_get(c, sec, "crl_days")) != NULL &&
+	    (r = profile_parse_long(v, WHAT("crl_days"), 1, 3650,
+				    &pr->crl_days)) != 0)
+		return r;
 	if ((v = config_get(c, sec, "path_len")) != NULL) {
 		if ((r = profile_parse_long(v, WHAT("path_len"), 0, 8, &num)) !=
 		    0)
@@ -422,6 +428,12 @@ profile_max_days(const struct profile *pr)
 	return pr->max_days;
 }
 
+long
+profile_crl_days(const struct profile *pr)
+{
+	return pr->crl_days;
+}
+
 int
 profile_path_len(const struct profile *pr)
 {
@@ -513,6 +525,11 @@ policy_check(const struct policy *p, cJSON *f)
 					"have keyCertSign, cRLSign and "
 					"digitalSignature",
 					pr->name);
+			if (pr->kind == PROFILE_ROOT && pr->crl_days > 365)
+				finding(f,
+					"profile %s: a root CRL may be valid "
+					"for at most 365 days (crl_days)",
+					pr->name);
 			if (pr->nekus != 0 && pr->kind == PROFILE_ROOT)
 				finding(f, "profile %s: a root has no EKU",
 					pr->name);
@@ -559,6 +576,9 @@ policy_describe(const struct policy *p, cJSON **out)
 		cJSON_AddNumberToObject(o, "max_days", (double)pr->max_days);
 		if (pr->path_len >= 0)
 			cJSON_AddNumberToObject(o, "path_len", pr->path_len);
+		if (pr->kind != PROFILE_LEAF)
+			cJSON_AddNumberToObject(o, "crl_days",
+						(double)pr->crl_days);
 		json_list(o, "key_types", pr->key_types, pr->nkey_types);
 		a = cJSON_AddArrayToObject(o, "key_usage");
 		for (j = 0; j < sizeof(ku_names) / sizeof(ku_names[0]); j++)
@@ -876,6 +896,8 @@ policy_default_config(const char *const *domains, size_t ndomains, char **out)
 	    "max_days = 7305\n"
 	    "key_types = ec:p384, rsa:3072, rsa:4096\n"
 	    "key_usage = keyCertSign, cRLSign\n"
+	    "# how long a root CRL is valid (at most 365 days)\n"
+	    "crl_days = 365\n"
 	    "# crl_url = http://pki.example.internal/root.crl\n"
 	    "# aia_url = http://pki.example.internal/root.crt\n"
 	    "\n"
@@ -887,6 +909,9 @@ policy_default_config(const char *const *domains, size_t ndomains, char **out)
 	    "path_len = 0\n"
 	    "key_types = ec:p384, ec:p256, rsa:3072, rsa:4096\n"
 	    "key_usage = keyCertSign, cRLSign, digitalSignature\n"
+	    "# how long the intermediate's CRLs are valid: publish before "
+	    "then\n"
+	    "crl_days = 7\n"
 	    "%s%s%s"
 	    "# crl_url = http://pki.example.internal/intermediate.crl\n"
 	    "# aia_url = http://pki.example.internal/intermediate.crt\n"

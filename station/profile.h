@@ -42,6 +42,8 @@ int policy_describe(const struct policy *p, cJSON **out)
 const char *profile_name(const struct profile *pr);
 enum profile_kind profile_kind(const struct profile *pr);
 long profile_max_days(const struct profile *pr);
+/* nextUpdate - thisUpdate of the CRLs a CA profile signs, in days. */
+long profile_crl_days(const struct profile *pr);
 int profile_path_len(const struct profile *pr); /* -1: none */
 /* 0 if KEY's type and size are allowed, else AIRLOCK_E_POLICY with detail. */
 int profile_check_key(const struct profile *pr, EVP_PKEY *key)

@@ -19,9 +19,13 @@ from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
 EKU = {"server": ["1.3.6.1.5.5.7.3.1"], "client": ["1.3.6.1.5.5.7.3.2"],
        "both": ["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"]}
 
-def make_csr(names, key_kind, eku):
+def make_csr(names, key_kind, eku, keyout=None):
     key = ec.generate_private_key(ec.SECP256R1()) if key_kind == "ec" else \
         rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if keyout:
+        open(keyout, "wb").write(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
     b = x509.CertificateSigningRequestBuilder().subject_name(
         x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
     b = b.add_extension(x509.SubjectAlternativeName(
@@ -117,6 +121,7 @@ def main():
     ap.add_argument("--name", action="append", default=[])
     ap.add_argument("--csr", action="append", default=[])
     ap.add_argument("--vault", default="https://airlock-test.vault.azure.net")
+    ap.add_argument("--keyout", help="directory for the private keys (ENTRY.key)")
     ap.add_argument("--hostile", help="comma list of: " + ",".join(HOSTILE) + " or all")
     a = ap.parse_args()
     kinds = []
@@ -136,8 +141,10 @@ def main():
             der = open(a.csr[i], "rb").read()
             names = a.name or ["csr%d.%s" % (i, a.domain)]
         else:
-            names = a.name if (a.name and i == 0) else ["app%d.%s" % (i, a.domain)]
-            der = make_csr(names, a.key, a.eku)
+            names = a.name if (a.name and i == 0) else \
+                ["%s%d.%s" % ("dev" if a.source == "csr" else "app", i, a.domain)]
+            der = make_csr(names, a.key, a.eku,
+                           os.path.join(a.keyout, eid + ".key") if a.keyout else None)
         fname = eid + ".csr"
         open(os.path.join(tmp, fname), "wb").write(der)
         if a.source == "kv":
