@@ -49,7 +49,8 @@ STATION_OBJ := $(call obj,$(STATION_SRC))
 STATION_LIB := $(filter-out $(BUILD)/station/main.o $(BUILD)/station/cmd_%.o $(BUILD)/station/cli.o,$(STATION_OBJ))
 KV_OBJ      := $(call obj,$(KV_SRC))
 UNIT_BIN    := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
-TEST_P11_MODS :=
+# the fault-injecting PKCS#11 module of the tests (tests/faults)
+TEST_P11_MODS := $(BUILD)/tests/faults/p11fault.so
 
 BINS := $(BUILD)/airlock-station $(BUILD)/airlock-kv
 
@@ -76,7 +77,12 @@ $(BUILD)/airlock-kv: $(KV_OBJ) $(LIB_OBJ)
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(STATION_LIB) $(P11_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(STATION_LIBS)
 
-test-bins: $(BINS) $(UNIT_BIN)
+$(BUILD)/tests/faults/p11fault.so: tests/faults/p11fault.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(OPT) $(WARN) $(SAN) -fPIC -shared -fvisibility=hidden \
+	    $(shell pkg-config --cflags p11-kit-1) -o $@ $< -ldl -lpthread
+
+test-bins: $(BINS) $(UNIT_BIN) $(TEST_P11_MODS)
 
 # `make check` is what README and .ci/run give. It first makes sure every
 # Debian package is there (fast when nothing is missing), then builds and

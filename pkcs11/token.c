@@ -550,6 +550,9 @@ token_attr(struct token *t, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
 	*val = NULL;
 	*len = 0;
 	rv = t->m->f->C_GetAttributeValue(t->sess, h, &a, 1);
+	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID &&
+	    rv != CKR_ATTRIBUTE_SENSITIVE)
+		return ckr_to_err(rv, "C_GetAttributeValue");
 	if (rv != CKR_OK || a.ulValueLen == CK_UNAVAILABLE_INFORMATION) {
 		/* absent attributes (no label) are simply empty */
 		if ((*val = calloc(1, 1)) == NULL)
@@ -886,6 +889,29 @@ out:
 	free(u);
 	cJSON_Delete(o);
 	return r;
+}
+
+int
+token_sign_error(const char *what)
+{
+	unsigned long e;
+	const char *lib;
+	int code = 0;
+
+	/* libp11 puts the module's CK_RV on OpenSSL's error queue, under its
+	 * own library ("PKCS#11 module"), with the CKR as the reason */
+	while ((e = ERR_get_error()) != 0) {
+		lib = ERR_lib_error_string(e);
+		if (code == 0 && lib != NULL &&
+		    strcmp(lib, "PKCS#11 module") == 0)
+			code = ckr_to_err((CK_RV)ERR_GET_REASON(e), what);
+	}
+	if (code != 0)
+		return code;
+	err_detail_set("%s: the token did not sign (no reason given by the "
+		       "module)",
+		       what);
+	return AIRLOCK_E_TOKEN;
 }
 
 int

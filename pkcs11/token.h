@@ -90,6 +90,12 @@ int token_key_uri(const struct token_key *k, char **out)
 const char *token_key_id_hex(struct token_key *k);
 const char *token_key_label(const struct token_key *k);
 
+/* After a signing call through libp11 failed: the module's CK_RV from
+ * OpenSSL's error queue as an airlock code (CKR_DEVICE_REMOVED ->
+ * AIRLOCK_E_TOKEN_REMOVED, ...), with WHAT in the detail. Empties the
+ * queue. */
+int token_sign_error(const char *what) __attribute__((warn_unused_result));
+
 /* LEN bytes from the token's RNG (C_GenerateRandom). */
 int token_random(struct token *t, unsigned char *buf, size_t len)
     __attribute__((warn_unused_result));

@@ -289,13 +289,7 @@ certsign_finish(X509 *cert, X509 *issuer, EVP_PKEY *ca_key, EVP_PKEY *ca_pub,
 	if (lints != NULL)
 		*lints = NULL;
 	if (X509_sign(cert, ca_key, certsign_md(ca_pub)) <= 0) {
-		unsigned long e = ERR_peek_last_error();
-		ERR_clear_error();
-		if (err_detail_get()[0] == '\0')
-			err_detail_set("the token did not sign (%s)",
-				       e != 0 ? ERR_reason_error_string(e)
-					      : "no reason given");
-		r = AIRLOCK_E_TOKEN;
+		r = token_sign_error("C_Sign");
 		goto out;
 	}
 	/* the token signed exactly what was linted */

@@ -122,7 +122,7 @@ cmd_crl(int argc, char **argv)
 		return cli_usage("crl", "unexpected argument '%s'",
 				 argv[optind]);
 	if ((r = home_open(station_g.home, &h)) != 0 ||
-	    (r = issuer_open(h, 1, pin, &is)) != 0 ||
+	    (r = issuer_open(h, 1, pin, &cli_login_ui, &is)) != 0 ||
 	    (r = crl_make(is, CRL_INTERMEDIATE, days, &num, &n, &path)) != 0)
 		goto fail;
 	if (station_g.verbose >= 0)
@@ -131,8 +131,8 @@ cmd_crl(int argc, char **argv)
 	free(path);
 	path = NULL;
 	if (root) {
-		if ((r = issuer_open_root(is, rpin != NULL ? rpin : pin)) !=
-			0 ||
+		if ((r = issuer_open_root(is, rpin != NULL ? rpin : pin,
+					  &cli_login_ui)) != 0 ||
 		    (r = crl_make(is, CRL_ROOT, days, &num, &n, &path)) != 0)
 			goto fail;
 		if (station_g.verbose >= 0)

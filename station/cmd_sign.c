@@ -277,7 +277,8 @@ session_open(const char *what, int with_token, const struct session_args *a,
 	*is = NULL;
 	*rs = NULL;
 	if ((r = home_open(station_g.home, h)) != 0 ||
-	    (r = issuer_open(*h, with_token, a->pin_source, is)) != 0 ||
+	    (r = issuer_open(*h, with_token, a->pin_source, &cli_login_ui,
+			     is)) != 0 ||
 	    (r = request_set_load(*h, rs)) != 0)
 		return cli_fail(what, r);
 	return 0;

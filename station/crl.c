@@ -541,9 +541,7 @@ crl_make(struct issuer *is, enum crl_issuer which, long days,
 	    0)
 		goto out;
 	if (X509_CRL_sign(crl, key, certsign_md(X509_get0_pubkey(ca))) <= 0) {
-		ERR_clear_error();
-		err_detail_set("the token did not sign the CRL");
-		r = AIRLOCK_E_TOKEN;
+		r = token_sign_error("C_Sign (CRL)");
 		goto out;
 	}
 	if (X509_CRL_verify(crl, X509_get0_pubkey(ca)) != 1) {

@@ -114,7 +114,7 @@ issue_key(struct token *t, struct p11_uri *uri, X509 *cert,
 
 int
 issuer_open(struct home *h, int with_token, const char *pin_source,
-	    struct issuer **out)
+	    const struct token_login_ui *ui, struct issuer **out)
 {
 	struct issuer *is = NULL;
 	const char *path;
@@ -139,7 +139,7 @@ issuer_open(struct home *h, int with_token, const char *pin_source,
 			goto out;
 		if (pin_source == NULL)
 			pin_source = uri_get0(is->uri, "pin-source");
-		if ((r = token_login(is->t, pin_source, NULL)) != 0 ||
+		if ((r = token_login(is->t, pin_source, ui)) != 0 ||
 		    (r = issue_key(is->t, is->uri, is->inter, &is->k, &is->priv,
 				   &is->pub)) != 0 ||
 		    (r = issue_key(is->t, is->suri, is->station, &is->sk,
@@ -214,7 +214,8 @@ issuer_get0_root_key(const struct issuer *is)
 }
 
 int
-issuer_open_root(struct issuer *is, const char *pin_source)
+issuer_open_root(struct issuer *is, const char *pin_source,
+		 const struct token_login_ui *ui)
 {
 	const char *path;
 	int r;
@@ -234,7 +235,7 @@ issuer_open_root(struct issuer *is, const char *pin_source)
 		return r;
 	if (pin_source == NULL)
 		pin_source = uri_get0(is->ruri, "pin-source");
-	if ((r = token_login(is->rt, pin_source, NULL)) != 0)
+	if ((r = token_login(is->rt, pin_source, ui)) != 0)
 		return r;
 	return issue_key(is->rt, is->ruri, is->root, &is->rk, &is->rpriv, NULL);
 }
@@ -620,8 +621,11 @@ issue_chunk(struct issuer *is, struct ledger *l, struct pending *p, size_t n,
 		lint_result_free(lr);
 		lr = NULL;
 		if (r != 0) {
-			snprintf(why, sizeof(why), "%s: %s", err_str(r),
+			char detail[400];
+			snprintf(detail, sizeof(detail), "%s",
 				 err_detail_get());
+			snprintf(why, sizeof(why), "%s: %s", err_str(r),
+				 detail);
 			for (j = i; j < n; j++)
 				if (p[j].cert != NULL &&
 				    (r2 = issue_aborted(l, &p[j], why)) != 0)
@@ -629,7 +633,7 @@ issue_chunk(struct issuer *is, struct ledger *l, struct pending *p, size_t n,
 			st->aborted += n - i;
 			if ((r2 = ledger_sync(l)) != 0)
 				return r2;
-			err_detail_set("%s", why);
+			err_detail_set("%s", detail);
 			return r;
 		}
 		if ((r = issue_issued(l, &p[i])) != 0)
@@ -919,9 +923,11 @@ issue_export_one(struct issuer *is, struct request_set *rs,
 	if ((r = bundle_writer_new(BUNDLE_KIND_MERGE,
 				   "airlock-station " AIRLOCK_VERSION, &w)) !=
 		0 ||
-	    (r = bundle_writer_set_request_bundle_id(w, bundle_id(b))) != 0)
+	    (r = bundle_writer_set_request_bundle_id(
+		 w, b != NULL ? bundle_id(b)
+			      : "00000000000000000000000000000000")) != 0)
 		goto out;
-	for (i = 0; i < request_set_count(rs); i++) {
+	for (i = 0; b != NULL && i < request_set_count(rs); i++) {
 		struct request *rq = request_set_get(rs, i);
 		const cJSON *src;
 		if (rq->bundle != b || !rq->ok)
@@ -981,16 +987,18 @@ issue_export_one(struct issuer *is, struct request_set *rs,
 		if (r != 0 || (r = ledger_sync(l)) != 0)
 			goto out;
 	}
+	if ((r = issue_ledger_slice(is, &from, &slice, &slen)) != 0)
+		goto out;
 	{
 		cJSON *cpj = cJSON_CreateObject();
 		cJSON_AddNumberToObject(cpj, "seq", (double)ledger_size(l));
 		cJSON_AddStringToObject(cpj, "head", ledger_head_hex(l));
-		cJSON_AddNumberToObject(cpj, "from_seq", 0);
+		cJSON_AddNumberToObject(cpj, "from_seq", (double)from);
+		cJSON_AddStringToObject(cpj, "station",
+					home_station_name(is->h));
 		cp = cJSON_PrintUnformatted(cpj);
 		cJSON_Delete(cpj);
 	}
-	if ((r = issue_ledger_slice(is, &from, &slice, &slen)) != 0)
-		goto out;
 	if ((rpem = issue_pem(is->root, NULL)) == NULL ||
 	    (ipem = issue_pem(is->inter, NULL)) == NULL || cp == NULL) {
 		r = AIRLOCK_E_NOMEM;
@@ -1048,7 +1056,6 @@ issue_export_one(struct issuer *is, struct request_set *rs,
 	*entries = count;
 	r = 0;
 out:
-	(void)from;
 	sk_X509_free(chain);
 	bundle_writer_free(w);
 	cJSON_Delete(rec);

@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 #include <stddef.h>
 
+#include "pkcs11/token.h"
 #include "station/home.h"
 #include "station/request.h"
 
@@ -22,7 +23,8 @@ struct issuer;
  * key (and the station key) on the token, checked to match their
  * certificates and to be sensitive and not extractable. */
 int issuer_open(struct home *h, int with_token, const char *pin_source,
-		struct issuer **out) __attribute__((warn_unused_result));
+		const struct token_login_ui *ui, struct issuer **out)
+    __attribute__((warn_unused_result));
 void issuer_close(struct issuer *is);
 X509 *issuer_get0_intermediate(const struct issuer *is);
 X509 *issuer_get0_root(const struct issuer *is);
@@ -30,7 +32,8 @@ struct home *issuer_get0_home(const struct issuer *is);
 /* The intermediate's key on the token (NULL without the token). */
 EVP_PKEY *issuer_get0_key(const struct issuer *is);
 /* Open the root key recorded in HOME/ca/root.json (for root CRLs). */
-int issuer_open_root(struct issuer *is, const char *pin_source)
+int issuer_open_root(struct issuer *is, const char *pin_source,
+		     const struct token_login_ui *ui)
     __attribute__((warn_unused_result));
 EVP_PKEY *issuer_get0_root_key(const struct issuer *is);
 
