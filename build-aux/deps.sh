@@ -16,6 +16,8 @@ PKGS="$PKGS gnutls-bin libnss3-tools mandoc faketime binutils systemd iproute2 u
 PKGS="$PKGS python3 python3-cryptography python3-yaml ca-certificates"
 # Consumers of the certificates (tests, demo)
 PKGS="$PKGS mosquitto mosquitto-clients curl e2fsprogs"
+# The station as a machine: udev rules and media (tests)
+PKGS="$PKGS udev umockdev dosfstools exfatprogs"
 
 missing=""
 for p in $PKGS; do

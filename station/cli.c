@@ -8,6 +8,7 @@
 
 #include "lib/err.h"
 #include "lib/term.h"
+#include "station/airgap.h"
 
 struct station_globals station_g;
 
@@ -113,5 +114,26 @@ cli_token_open(const char *what, const char *uri_s, struct p11_uri **uri,
 		return cli_fail(what, r);
 	if ((r = token_open(*m, *uri, t)) != 0)
 		return cli_fail(what, r);
+	return 0;
+}
+
+int
+cli_airgap(const char *what, char *override, size_t len)
+{
+	char why[512];
+
+	override[0] = '\0';
+	if (airgap_check(why, sizeof(why)) == 0)
+		return 0;
+	if (!station_g.allow_network) {
+		err_detail_set("%s; the station must be offline to sign: take "
+			       "the network down (see `airlock-station "
+			       "doctor`), or override with --allow-network "
+			       "(the override is recorded)",
+			       why);
+		return cli_fail(what, AIRLOCK_E_REFUSED);
+	}
+	snprintf(override, len, "network check overridden: %s", why);
+	fprintf(stderr, "airlock-station: warning: %s\n", override);
 	return 0;
 }

@@ -14,6 +14,7 @@ struct station_globals {
 	int yes;
 	const char *home;
 	const char *module;
+	int allow_network; /* --allow-network or AIRLOCK_ALLOW_NETWORK=1 */
 };
 extern struct station_globals station_g;
 
@@ -29,6 +30,12 @@ void cli_json_print(void *cjson);
 int cli_confirm(const char *question);
 /* Login interaction for token_login(). */
 extern const struct token_login_ui cli_login_ui;
+
+/* The air-gap check before signing: 0 when offline; when online, refuse
+ * unless --allow-network (or AIRLOCK_ALLOW_NETWORK=1) was given, in which
+ * case OVERRIDE (64 bytes or more) receives the text to record. */
+int cli_airgap(const char *what, char *override, size_t len)
+    __attribute__((warn_unused_result));
 
 /* Parse URI (exit status on error, printed), load its module (URI's
  * module-path, else --module, else the p11-kit proxy) and open its token. */

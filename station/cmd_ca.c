@@ -68,6 +68,7 @@ struct ca_args {
 	long days;
 	int yes, dry_run;
 	long wait_card;
+	char network_note[600]; /* an air-gap override, recorded */
 };
 
 /* A CA key: on a token, or a throwaway software key in a dry run. */
@@ -341,7 +342,7 @@ out:
  * STATION_KEY). */
 static int
 ca_ledger_record(struct home *h, const char *type, X509 *cert,
-		 struct ca_key *ck)
+		 struct ca_key *ck, const char *note)
 {
 	struct ledger *l = NULL;
 	unsigned char d[32], *der = NULL;
@@ -370,6 +371,8 @@ ca_ledger_record(struct home *h, const char *type, X509 *cert,
 	cJSON_AddStringToObject(f, "cert_sha256", hex);
 	cJSON_AddStringToObject(f, "key_uri", ck->key_uri);
 	cJSON_AddStringToObject(f, "cert", b64);
+	if (note != NULL && note[0] != '\0')
+		cJSON_AddStringToObject(f, "network", note);
 	if ((r = ledger_append(l, type, f, NULL)) != 0)
 		goto out;
 	r = 0;
@@ -557,6 +560,8 @@ ca_root(struct ca_args *a)
 				&tr)) != 0)
 		goto out;
 	ca_transcript_software(tr);
+	if (a->network_note[0] != '\0')
+		transcript_add(tr, "NETWORK", "%s", a->network_note);
 	transcript_add(tr, "station home", "%s", home_dir(h));
 	transcript_add(tr, "operator", "%s", a->operator_name);
 	if (a->dry_run)
@@ -591,7 +596,8 @@ ca_root(struct ca_args *a)
 	ca_transcript_cert(tr, "Root certificate (signed)", cert);
 	if (!a->dry_run) {
 		struct ledger *l = NULL;
-		if ((r = ca_ledger_record(h, "CA_ROOT", cert, &ck)) != 0 ||
+		if ((r = ca_ledger_record(h, "CA_ROOT", cert, &ck,
+					  a->network_note)) != 0 ||
 		    (r = home_ledger(h, &l)) != 0 || (r = ledger_sync(l)) != 0)
 			goto out;
 		if ((pem = pem_of(cert, NULL)) == NULL) {
@@ -759,6 +765,8 @@ ca_intermediate(struct ca_args *a)
 		 &tr)) != 0)
 		goto out;
 	ca_transcript_software(tr);
+	if (a->network_note[0] != '\0')
+		transcript_add(tr, "NETWORK", "%s", a->network_note);
 	transcript_add(tr, "station home", "%s", home_dir(h));
 	transcript_add(tr, "operator", "%s", a->operator_name);
 	/* 1. the intermediate's token: its key, and the station key on it */
@@ -854,9 +862,10 @@ ca_intermediate(struct ca_args *a)
 	}
 	ca_transcript_cert(tr, "Station certificate (signed)", scert);
 	if (!a->dry_run) {
-		if ((r = ca_ledger_record(h, "CA_INTERMEDIATE", cert, &ik)) !=
-			0 ||
-		    (r = ca_ledger_record(h, "STATION_KEY", scert, &sk)) != 0 ||
+		if ((r = ca_ledger_record(h, "CA_INTERMEDIATE", cert, &ik,
+					  a->network_note)) != 0 ||
+		    (r = ca_ledger_record(h, "STATION_KEY", scert, &sk,
+					  a->network_note)) != 0 ||
 		    (r = home_ledger(h, &l)) != 0 || (r = ledger_sync(l)) != 0)
 			goto out;
 		if ((pem = pem_of(cert, NULL)) == NULL ||
@@ -1014,6 +1023,13 @@ cmd_ca(int argc, char **argv)
 	if (optind < argc)
 		return cli_usage("ca", "unexpected argument '%s'",
 				 argv[optind]);
+	if (!a.dry_run &&
+	    (strcmp(verb, "root") == 0 || strcmp(verb, "intermediate") == 0)) {
+		int st =
+		    cli_airgap("ca", a.network_note, sizeof(a.network_note));
+		if (st != 0)
+			return st;
+	}
 	if (strcmp(verb, "root") == 0)
 		return ca_root(&a);
 	if (strcmp(verb, "intermediate") == 0) {

@@ -90,7 +90,7 @@ cmd_crl(int argc, char **argv)
 	const char *pin = NULL, *rpin = NULL;
 	unsigned long long num = 0;
 	size_t n = 0;
-	char *path = NULL, *end;
+	char *path = NULL, *end, note[600];
 	long days = 0;
 	int c, r, root = 0, st;
 
@@ -121,8 +121,11 @@ cmd_crl(int argc, char **argv)
 	if (optind != argc)
 		return cli_usage("crl", "unexpected argument '%s'",
 				 argv[optind]);
+	if ((st = cli_airgap("crl", note, sizeof(note))) != 0)
+		return st;
 	if ((r = home_open(station_g.home, &h)) != 0 ||
 	    (r = issuer_open(h, 1, pin, &cli_login_ui, &is)) != 0 ||
+	    (issuer_set_network_note(is, note), 0) ||
 	    (r = crl_make(is, CRL_INTERMEDIATE, days, &num, &n, &path)) != 0)
 		goto fail;
 	if (station_g.verbose >= 0)

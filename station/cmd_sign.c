@@ -323,10 +323,15 @@ session_sign_export(const char *what, const struct session_args *a,
 	struct request_set *rs = NULL;
 	struct issue_stats stats = {0, 0, 0, 0};
 	size_t nok = 0, nb = 0, ne = 0, i;
+	char note[600];
 	int last = -1, r = 0, st;
 
+	/* signing and exporting both use keys on the token: offline only */
+	if ((st = cli_airgap(what, note, sizeof(note))) != 0)
+		return st;
 	if ((st = session_open(what, 1, a, &h, &is, &rs)) != 0)
 		goto out;
+	issuer_set_network_note(is, note);
 	if (review) {
 		if ((r = session_review(is, rs, 0, &nok)) != 0)
 			goto fail;

@@ -14,5 +14,6 @@ int cmd_export(int argc, char **argv);
 int cmd_process(int argc, char **argv);
 int cmd_revoke(int argc, char **argv);
 int cmd_crl(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 
 #endif

@@ -353,7 +353,7 @@ out:
 
 static int
 crl_record(struct ledger *l, enum crl_issuer w, unsigned long long n,
-	   const char *phase, const char *sha, size_t entries)
+	   const char *phase, const char *sha, size_t entries, const char *note)
 {
 	cJSON *f = cJSON_CreateObject();
 	char num[32];
@@ -367,6 +367,8 @@ crl_record(struct ledger *l, enum crl_issuer w, unsigned long long n,
 		cJSON_AddStringToObject(f, "crl_sha256", sha);
 		cJSON_AddNumberToObject(f, "entries", (double)entries);
 	}
+	if (note != NULL && note[0] != '\0')
+		cJSON_AddStringToObject(f, "network", note);
 	if ((r = ledger_append(l, "CRL", f, NULL)) == 0)
 		r = ledger_sync(l);
 	cJSON_Delete(f);
@@ -531,7 +533,8 @@ crl_make(struct issuer *is, enum crl_issuer which, long days,
 		goto out;
 	*number = sc.max_number[which] + 1;
 	/* write-ahead: the number is burned before the token signs */
-	if ((r = crl_record(l, which, *number, "intent", NULL, 0)) != 0)
+	if ((r = crl_record(l, which, *number, "intent", NULL, 0,
+			    issuer_network_note(is))) != 0)
 		goto out;
 	if ((crl = X509_CRL_new()) == NULL) {
 		r = AIRLOCK_E_NOMEM;
@@ -559,7 +562,7 @@ crl_make(struct issuer *is, enum crl_issuer which, long days,
 	EVP_Digest(der, (size_t)derlen, d, NULL, EVP_sha256(), NULL);
 	for (i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", d[i]);
-	r = crl_record(l, which, *number, "issued", hex, *entries);
+	r = crl_record(l, which, *number, "issued", hex, *entries, NULL);
 out:
 	lint_result_free(lr);
 	OPENSSL_free(der);

@@ -36,6 +36,7 @@ struct issuer {
 	struct token *rt;
 	struct token_key *rk;
 	EVP_PKEY *rpriv;
+	char network_note[600]; /* an air-gap override, recorded */
 };
 
 static int
@@ -187,6 +188,19 @@ X509 *
 issuer_get0_intermediate(const struct issuer *is)
 {
 	return is->inter;
+}
+
+void
+issuer_set_network_note(struct issuer *is, const char *note)
+{
+	snprintf(is->network_note, sizeof(is->network_note), "%s",
+		 note != NULL ? note : "");
+}
+
+const char *
+issuer_network_note(const struct issuer *is)
+{
+	return is->network_note;
 }
 
 X509 *
@@ -547,6 +561,8 @@ issue_intent(struct issuer *is, struct ledger *l, struct pending *p, time_t now)
 	cJSON_AddStringToObject(f, "tbs_sha256", hex);
 	cJSON_AddStringToObject(f, "csr_sha256", dhex);
 	cJSON_AddStringToObject(f, "profile", profile_name(p->rq->profile));
+	if (is->network_note[0] != '\0')
+		cJSON_AddStringToObject(f, "network", is->network_note);
 	r = ledger_append(l, "INTENT", f, NULL);
 out:
 	cJSON_Delete(f);

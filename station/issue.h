@@ -28,6 +28,9 @@ int issuer_open(struct home *h, int with_token, const char *pin_source,
 void issuer_close(struct issuer *is);
 X509 *issuer_get0_intermediate(const struct issuer *is);
 X509 *issuer_get0_root(const struct issuer *is);
+/* An air-gap override to record with every INTENT and CRL (empty: none). */
+void issuer_set_network_note(struct issuer *is, const char *note);
+const char *issuer_network_note(const struct issuer *is);
 struct home *issuer_get0_home(const struct issuer *is);
 /* The intermediate's key on the token (NULL without the token). */
 EVP_PKEY *issuer_get0_key(const struct issuer *is);

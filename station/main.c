@@ -37,6 +37,8 @@ static const struct {
     {"process", cmd_process, "import, review, sign and export in one go"},
     {"revoke", cmd_revoke, "record a revocation"},
     {"crl", cmd_crl, "sign CRLs on the token"},
+    {"doctor", cmd_doctor,
+     "preflight: air gap, rules, pcscd, tokens, clock, home"},
     {"ledger", cmd_ledger,
      "the issuance ledger: verify, list, show, export-index"},
     {"token", cmd_token,
@@ -56,16 +58,20 @@ usage(FILE *f)
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name,
 			commands[i].summary);
-	fprintf(f, "\nglobal options:\n"
-		   "  --home DIR     station home (default $AIRLOCK_HOME, else "
-		   "/var/lib/airlock)\n"
-		   "  --module PATH  PKCS#11 module when a URI has no "
-		   "module-path (default: p11-kit proxy)\n"
-		   "  --json         one JSON document on stdout\n"
-		   "  -q, -v         quieter, more verbose\n"
-		   "  --version      versions of airlock and its libraries\n\n"
-		   "`airlock-station VERB --help` explains each verb; see "
-		   "airlock-station(1).\n");
+	fprintf(
+	    f,
+	    "\nglobal options:\n"
+	    "  --home DIR     station home (default $AIRLOCK_HOME, else "
+	    "/var/lib/airlock)\n"
+	    "  --module PATH  PKCS#11 module when a URI has no "
+	    "module-path (default: p11-kit proxy)\n"
+	    "  --json         one JSON document on stdout\n"
+	    "  -q, -v         quieter, more verbose\n"
+	    "  --allow-network  sign even though a network is up (recorded;\n"
+	    "                 also AIRLOCK_ALLOW_NETWORK=1)\n"
+	    "  --version      versions of airlock and its libraries\n\n"
+	    "`airlock-station VERB --help` explains each verb; see "
+	    "airlock-station(1).\n");
 }
 
 static void
@@ -88,6 +94,7 @@ main(int argc, char **argv)
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"version", no_argument, NULL, 'V'},
+	    {"allow-network", no_argument, NULL, 'N'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -98,6 +105,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "airlock-station: warning: could not disable "
 				"core dumps\n");
 	station_g.home = getenv("AIRLOCK_HOME");
+	if (getenv("AIRLOCK_ALLOW_NETWORK") != NULL &&
+	    strcmp(getenv("AIRLOCK_ALLOW_NETWORK"), "1") == 0)
+		station_g.allow_network = 1;
 	/* '+': stop at the verb; its options are its own */
 	while ((c = getopt_long(argc, argv, "+qvh", opts, NULL)) != -1) {
 		switch (c) {
@@ -119,6 +129,9 @@ main(int argc, char **argv)
 		case 'V':
 			version();
 			return 0;
+		case 'N':
+			station_g.allow_network = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;

@@ -6,6 +6,9 @@ case "$BUILD" in /*) ;; *) BUILD=$AIRLOCK_SRC/$BUILD ;; esac
 STATION=$BUILD/airlock-station
 KV=$BUILD/airlock-kv
 SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+# Test machines are online; the station's air-gap check is overridden (and
+# recorded) unless a test unsets this to check the refusal itself.
+export AIRLOCK_ALLOW_NETWORK=1
 
 T_FAILED=0
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/airlock-test.XXXXXX")

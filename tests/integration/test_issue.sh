@@ -151,4 +151,26 @@ want=$((issued + 600))
 got=$(grep -c '"type":"ISSUED"' "$H/ledger.jsonl")
 [ "$got" -eq "$want" ] && ok "every crashed request signed again under a new serial ($got ISSUED)" || not_ok "ISSUED $got, want $want"
 expect_ok "ledger verify clean after the crash and recovery" S ledger verify
+# --- the air-gap check: refused with a network up, allowed offline ----------
+if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null && command -v ip >/dev/null; then
+	$MKREQ --out "$TMP/gap" --count 1 >/dev/null 2>&1
+	S import "$TMP/gap" >/dev/null 2>&1
+	cat >"$TMP/gap.sh" <<EOS
+mount -t sysfs sysfs /sys
+ip link set lo up
+ip link add veth-a type veth peer name veth-b && ip link set veth-a up && ip link set veth-b up
+unset AIRLOCK_ALLOW_NETWORK
+"$STATION" --home "$H" sign --yes --pin-source "$PINSRC" >"$TMP/gap.out" 2>"$TMP/gap.err"; echo \$? >"$TMP/gap.rc1"
+"$STATION" --home "$H" --allow-network sign --yes --pin-source "$PINSRC" >>"$TMP/gap.out" 2>>"$TMP/gap.err"; echo \$? >"$TMP/gap.rc2"
+EOS
+	unshare --net --mount bash "$TMP/gap.sh"
+	[ "$(cat "$TMP/gap.rc1")" = 7 ] && grep -q "veth-a is up" "$TMP/gap.err" &&
+		ok "sign refuses to run with a network interface up, and names it" ||
+		{ not_ok "air-gap refusal (exit $(cat "$TMP/gap.rc1"))"; diag <"$TMP/gap.err"; }
+	[ "$(cat "$TMP/gap.rc2")" = 0 ] && grep -q '"network":"network check overridden: ' "$H/ledger.jsonl" &&
+		ok "--allow-network signs and records the override in the ledger" ||
+		{ not_ok "--allow-network (exit $(cat "$TMP/gap.rc2"))"; diag <"$TMP/gap.err"; }
+else
+	skip "air-gap check" "needs root, unshare and ip to make a network namespace"
+fi
 exit $T_FAILED
