@@ -2,6 +2,7 @@
 #include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -909,6 +910,246 @@ out:
 	return st;
 }
 
+static int
+ca_write_out(const char *path, const char *text)
+{
+	FILE *f;
+
+	if ((f = fopen(path, "wx")) == NULL) {
+		err_detail_set("%s: cannot create it (it exists already?); "
+			       "airlock never overwrites",
+			       path);
+		return AIRLOCK_E_EXISTS;
+	}
+	if (fputs(text, f) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		fclose(f);
+		err_detail_set("%s: write failed", path);
+		return AIRLOCK_E_IO;
+	}
+	if (fclose(f) != 0)
+		return AIRLOCK_E_IO;
+	return 0;
+}
+
+/* ca csr: a request for an intermediate whose root is elsewhere. */
+static int
+ca_csr(struct ca_args *a)
+{
+	struct home *h = NULL;
+	const struct profile *pr;
+	struct ca_key ck;
+	struct transcript *tr = NULL;
+	X509_REQ *req = NULL;
+	X509_NAME *subj = NULL;
+	BIO *b = NULL;
+	BUF_MEM *bm = NULL;
+	unsigned char d[32];
+	char opbuf[128], wbuf[128], *text = NULL;
+	int r, st;
+
+	memset(&ck, 0, sizeof(ck));
+	if (a->key == NULL || a->subject == NULL || a->out == NULL)
+		return cli_usage("ca csr",
+				 "--key URI, --subject DN and -o FILE "
+				 "are needed");
+	if ((r = home_open(station_g.home, &h)) != 0)
+		return cli_fail("ca csr", r);
+	if ((pr = policy_find_kind(home_policy(h), PROFILE_INTERMEDIATE)) ==
+	    NULL) {
+		err_detail_set("airlock.conf has no profile of kind "
+			       "intermediate");
+		r = AIRLOCK_E_POLICY;
+		goto out;
+	}
+	if ((r = ca_names(a, opbuf, sizeof(opbuf), wbuf, sizeof(wbuf))) != 0 ||
+	    (r = certsign_parse_dn(a->subject, &subj)) != 0 ||
+	    (r = transcript_new("airlock intermediate CSR ceremony", &tr)) != 0)
+		goto out;
+	ca_transcript_software(tr);
+	transcript_add(tr, "operator", "%s", a->operator_name);
+	if (a->dry_run)
+		r = ca_key_soft(a->type, "intermediate", &ck);
+	else
+		r = ca_key_open("ca csr", a, a->key, a->pin_source, NULL, &ck);
+	if (r != 0)
+		goto out;
+	ca_transcript_key(tr, "Intermediate key", &ck);
+	if ((r = profile_check_key(pr, ck.pub)) != 0)
+		goto out;
+	if ((req = X509_REQ_new()) == NULL ||
+	    !X509_REQ_set_version(req, X509_REQ_VERSION_1) ||
+	    !X509_REQ_set_subject_name(req, subj) ||
+	    !X509_REQ_set_pubkey(req, ck.pub)) {
+		r = AIRLOCK_E_CRYPTO;
+		goto out;
+	}
+	if ((r = ca_confirm(a, tr, "Sign the CSR with the intermediate key")) !=
+	    0)
+		goto out;
+	if (X509_REQ_sign(req, ck.priv, certsign_md(ck.pub)) <= 0) {
+		r = token_sign_error("C_Sign (CSR)");
+		goto out;
+	}
+	if (X509_REQ_verify(req, ck.pub) != 1) {
+		err_detail_set("the CSR's signature does not verify");
+		r = AIRLOCK_E_CRYPTO;
+		goto out;
+	}
+	if ((b = BIO_new(BIO_s_mem())) == NULL ||
+	    PEM_write_bio_X509_REQ(b, req) != 1 || BIO_write(b, "", 1) != 1) {
+		r = AIRLOCK_E_NOMEM;
+		goto out;
+	}
+	BIO_get_mem_ptr(b, &bm);
+	{
+		unsigned char *der = NULL;
+		int len = i2d_X509_REQ(req, &der);
+		if (len > 0 &&
+		    EVP_Digest(der, (size_t)len, d, NULL, EVP_sha256(), NULL))
+			transcript_digest(tr, "CSR SHA-256", d, sizeof(d));
+		OPENSSL_free(der);
+	}
+	if (!a->dry_run && (r = ca_write_out(a->out, bm->data)) != 0)
+		goto out;
+	transcript_add(tr, "written", "%s", a->dry_run ? "(dry run)" : a->out);
+	r = ca_write_transcript(h, "csr", tr, a);
+out:
+	st = r == 0 ? 0 : cli_fail("ca csr", r);
+	free(text);
+	BIO_free(b);
+	X509_REQ_free(req);
+	X509_NAME_free(subj);
+	transcript_free(tr);
+	ca_key_free(&ck);
+	home_close(h);
+	return st;
+}
+
+/* ca intermediate --csr: the root signs an outside intermediate's request.
+ * Only the subject and the public key are taken from the request. */
+static int
+ca_intermediate_csr(struct ca_args *a)
+{
+	struct home *h = NULL;
+	const struct profile *pr, *rootpr;
+	struct ca_key rk;
+	struct transcript *tr = NULL;
+	struct lint_result *lr = NULL;
+	struct lint_params lp;
+	X509_REQ *req = NULL;
+	X509 *root = NULL, *cert = NULL;
+	EVP_PKEY *pub = NULL;
+	ASN1_INTEGER *serial = NULL;
+	BIO *b = NULL;
+	char opbuf[128], wbuf[128], *pem = NULL;
+	int r, st;
+
+	memset(&rk, 0, sizeof(rk));
+	if (a->csr == NULL || a->issuer_key == NULL || a->out == NULL)
+		return cli_usage("ca intermediate",
+				 "--csr FILE, --issuer-key URI and -o FILE are "
+				 "needed");
+	if ((r = home_open(station_g.home, &h)) != 0)
+		return cli_fail("ca intermediate", r);
+	pr = policy_find_kind(home_policy(h), PROFILE_INTERMEDIATE);
+	rootpr = policy_find_kind(home_policy(h), PROFILE_ROOT);
+	if (pr == NULL || rootpr == NULL) {
+		err_detail_set("airlock.conf needs profiles of kind root and "
+			       "intermediate");
+		r = AIRLOCK_E_POLICY;
+		goto out;
+	}
+	if ((b = BIO_new_file(a->csr, "r")) == NULL ||
+	    (req = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL)) == NULL) {
+		ERR_clear_error();
+		err_detail_set("%s: not a PEM certificate request", a->csr);
+		r = AIRLOCK_E_FORMAT;
+		goto out;
+	}
+	if ((pub = X509_REQ_get_pubkey(req)) == NULL ||
+	    X509_REQ_verify(req, pub) != 1) {
+		ERR_clear_error();
+		err_detail_set("%s: the request's signature does not verify",
+			       a->csr);
+		r = AIRLOCK_E_POLICY;
+		goto out;
+	}
+	if ((r = profile_check_key(pr, pub)) != 0 ||
+	    (r = ca_check_days(a, pr)) != 0 ||
+	    (r = ca_names(a, opbuf, sizeof(opbuf), wbuf, sizeof(wbuf))) != 0 ||
+	    (r = ca_load_cert(h, "root.pem", &root)) != 0 ||
+	    (r = transcript_new("airlock outside intermediate ceremony",
+				&tr)) != 0)
+		goto out;
+	ca_transcript_software(tr);
+	transcript_add(tr, "operator", "%s", a->operator_name);
+	transcript_add(tr, "request", "%s", a->csr);
+	if ((r = ca_key_open("ca intermediate", a, a->issuer_key,
+			     a->issuer_pin_source != NULL ? a->issuer_pin_source
+							  : a->pin_source,
+			     NULL, &rk)) != 0)
+		goto out;
+	if (!certsign_same_key(rk.pub, X509_get0_pubkey(root))) {
+		err_detail_set("the key %s does not match the root certificate",
+			       rk.key_uri);
+		r = AIRLOCK_E_POLICY;
+		goto out;
+	}
+	ca_transcript_key(tr, "Root key (issuer)", &rk);
+	if ((r = certsign_serial(rk.t, &serial)) != 0 ||
+	    (cert = X509_new()) == NULL ||
+	    (r = certsign_prepare(cert, serial, X509_REQ_get_subject_name(req),
+				  root, pub, time(NULL), ca_days(a, pr))) !=
+		0 ||
+	    (r = profile_add_extensions(pr, cert, pub)) != 0 ||
+	    (r = profile_add_issuer_urls(rootpr, cert)) != 0)
+		goto out;
+	ca_transcript_cert(tr, "Intermediate certificate (to be signed)", cert);
+	if ((r = ca_confirm(
+		 a, tr, "Sign the outside intermediate with the root key")) !=
+	    0)
+		goto out;
+	memset(&lp, 0, sizeof(lp));
+	lp.is_ca = 1;
+	lp.max_validity_days = profile_max_days(pr);
+	lp.path_len = profile_path_len(pr);
+	lp.now = time(NULL);
+	if ((r = certsign_sign(cert, root, rk.priv, rk.pub, &lp, &lr)) != 0) {
+		ca_report_lints(lr);
+		goto out;
+	}
+	ca_transcript_cert(tr, "Intermediate certificate (signed)", cert);
+	if ((pem = pem_of(cert, NULL)) == NULL) {
+		r = AIRLOCK_E_NOMEM;
+		goto out;
+	}
+	{
+		struct ledger *l = NULL;
+		if ((r = ca_ledger_record(h, "CA_INTERMEDIATE", cert, &rk,
+					  a->network_note)) != 0 ||
+		    (r = home_ledger(h, &l)) != 0 || (r = ledger_sync(l)) != 0)
+			goto out;
+	}
+	if ((r = ca_write_out(a->out, pem)) != 0)
+		goto out;
+	transcript_add(tr, "written", "%s", a->out);
+	r = ca_write_transcript(h, "outside-intermediate", tr, a);
+out:
+	st = r == 0 ? 0 : cli_fail("ca intermediate", r);
+	lint_result_free(lr);
+	free(pem);
+	BIO_free(b);
+	X509_REQ_free(req);
+	EVP_PKEY_free(pub);
+	X509_free(root);
+	X509_free(cert);
+	ASN1_INTEGER_free(serial);
+	transcript_free(tr);
+	ca_key_free(&rk);
+	home_close(h);
+	return st;
+}
+
 int
 cmd_ca(int argc, char **argv)
 {
@@ -1034,12 +1275,10 @@ cmd_ca(int argc, char **argv)
 		return ca_root(&a);
 	if (strcmp(verb, "intermediate") == 0) {
 		if (a.csr != NULL)
-			return cli_usage("ca intermediate",
-					 "--csr is not available in this "
-					 "version");
+			return ca_intermediate_csr(&a);
 		return ca_intermediate(&a);
 	}
 	if (strcmp(verb, "csr") == 0)
-		return cli_usage("ca csr", "not available in this version");
+		return ca_csr(&a);
 	return cli_usage("ca", "unknown verb '%s'", verb);
 }

@@ -142,4 +142,27 @@ grep -q "nobody may use it" "$TMP/err" && ok "policy check: a profile nobody may
 printf 'colour = blue\n' >>"$H2/airlock.conf"
 expect_fail "an unknown setting is named with its line" 4 "airlock.conf:[0-9]+: unknown setting 'colour'" \
 	"$STATION" --home "$H2" policy show
+# an intermediate whose root is elsewhere: ca csr on the token, signed by a
+# root (here this station's root, standing in for a corporate one)
+"$STATION" token keygen --token "pkcs11:token=inter-ca?module-path=$M" --label outside-key \
+	--type ec:p256 --pin-source "$IPIN" >"$TMP/outside.uri" 2>/dev/null || not_ok "outside keygen"
+expect_ok "ca csr: a CSR made and signed on the token" S ca csr --key "$(cat "$TMP/outside.uri")" \
+	--subject "/O=Elsewhere/CN=Outside Intermediate" -o "$TMP/outside.csr" --operator A --witness B --yes \
+	--pin-source "$IPIN"
+openssl req -in "$TMP/outside.csr" -noout -verify >/dev/null 2>&1 && ok "openssl req -verify accepts the CSR" ||
+	not_ok "CSR does not verify"
+expect_fail "ca csr never overwrites its output" 7 "never overwrites" S ca csr --key "$(cat "$TMP/outside.uri")" \
+	--subject "/CN=X" -o "$TMP/outside.csr" --operator A --witness B --yes --pin-source "$IPIN"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -keyout "$TMP/ext.key" \
+	-subj "/CN=External Intermediate" -addext "basicConstraints=critical,CA:TRUE" \
+	-addext "subjectAltName=email:x@evil.example" -out "$TMP/ext.csr" 2>/dev/null
+expect_ok "ca intermediate --csr: the root signs an outside request" S ca intermediate --csr "$TMP/ext.csr" \
+	--issuer-key "$ROOTKEY" -o "$TMP/ext.pem" --operator A --witness B --yes --pin-source "$RPIN"
+openssl verify -x509_strict -CAfile "$H/ca/root.pem" "$TMP/ext.pem" >/dev/null 2>&1 &&
+	ok "the outside intermediate verifies under the root" || not_ok "outside intermediate does not verify"
+openssl x509 -in "$TMP/ext.pem" -noout -text >"$TMP/ext.txt"
+grep -q 'evil.example' "$TMP/ext.txt" && not_ok "a requested extension was copied" ||
+	ok "nothing but subject and key is taken from the outside request"
+grep -q 'CA:TRUE, pathlen:0' "$TMP/ext.txt" && ok "its constraints come from the intermediate profile" ||
+	not_ok "outside intermediate constraints"
 exit $T_FAILED
