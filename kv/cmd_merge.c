@@ -33,8 +33,12 @@ usage(FILE *f)
 		"makes a second run, or a run after a crash,\nsafe: nothing "
 		"is merged twice. Each merged certificate is read back and\n"
 		"compared. The vault defaults to the bundle's vault_url.\n\n"
-		"Ledger and checkpoint files in the bundle are accepted and "
-		"not yet used.\n\nExit status: 0 all merged (or already); 3 "
+		"Before anything is merged, the station ledger records the "
+		"bundle carries\nmust extend this host's replica of the "
+		"station's ledger (see airlock-kv\nwitness --help): a bundle "
+		"from a rolled-back or edited station ledger is\nrefused "
+		"(exit 3) and nothing is merged.\n\nExit status: 0 all merged "
+		"(or already); 3 "
 		"a bundle or entry rejected or skipped;\n6 Key Vault errors; "
 		"see airlock-kv(1).\n\n" CLI_COMMON_HELP);
 }
@@ -155,6 +159,10 @@ cmd_merge(int argc, char **argv)
 		goto done;
 	}
 	err_detail_clear();
+	/* the ledger the bundle carries must extend the replica of the
+	 * station's ledger (kv/replica.h) before anything is merged */
+	if ((st = witness_bundle("merge", b, NULL, 0)) != 0)
+		goto done;
 	if ((r = journal_open(statedir, &jr)) != 0) {
 		st = cli_fail("merge: journal", r);
 		goto done;

@@ -11,6 +11,7 @@
 #include "kv/inventory.h"
 #include "kv/journal.h"
 #include "kv/kvjson.h"
+#include "kv/replica.h"
 #include "kv/vault.h"
 #include "lib/err.h"
 
@@ -19,13 +20,15 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-		"usage: airlock-kv status [--name GLOB] [--tag KEY=VALUE]... "
-		"[--within DAYS] [--json]\n\n"
-		"Show each certificate in the vault: its pending operation "
-		"(request id), its\nnewest issued version and when it "
-		"expires (\"expiring\" within DAYS, default 30),\nand the "
-		"last merge bundle this host saw.\n\n" CLI_COMMON_HELP);
+	fprintf(
+	    f,
+	    "usage: airlock-kv status [--name GLOB] [--tag KEY=VALUE]... "
+	    "[--within DAYS] [--json]\n\n"
+	    "Show each certificate in the vault: its pending operation "
+	    "(request id), its\nnewest issued version and when it "
+	    "expires (\"expiring\" within DAYS, default 30),\nand the "
+	    "last merge bundle this host saw, and how far its replica of the\n"
+	    "station's ledger reaches.\n\n" CLI_COMMON_HELP);
 }
 
 enum { OPT_NAME = 1, OPT_TAG, OPT_WITHIN };
@@ -63,7 +66,9 @@ cmd_status(int argc, char **argv)
 	long within = 30;
 	size_t n_tags = 0, i;
 	cJSON *j, *arr, *o;
-	int opt, st, r, have_last = 0;
+	int opt, st, r, have_last = 0, have_rep = 0;
+	unsigned long long rfirst = 0, rseq = 0;
+	char rhead[65], rstation[65];
 	char *end;
 
 	while ((opt = getopt_long(argc, argv, "hqv", longopts, NULL)) != -1) {
@@ -115,6 +120,9 @@ cmd_status(int argc, char **argv)
 	if (cli_state_dir(statedir, sizeof(statedir)) == 0 &&
 	    journal_last_get(statedir, vault_url(conn.vault), &last) == 0)
 		have_last = 1;
+	if (cli_state_dir(statedir, sizeof(statedir)) == 0 &&
+	    replica_head_get(statedir, &rfirst, &rseq, rhead, rstation) == 0)
+		have_rep = 1;
 	err_detail_clear();
 	if (kv_g.json) {
 		j = cJSON_CreateObject();
@@ -167,6 +175,15 @@ cmd_status(int argc, char **argv)
 		} else {
 			cJSON_AddNullToObject(j, "last_merge_bundle");
 		}
+		if (have_rep) {
+			o = cJSON_AddObjectToObject(j, "ledger_replica");
+			cJSON_AddNumberToObject(o, "first_seq", (double)rfirst);
+			cJSON_AddNumberToObject(o, "seq", (double)rseq);
+			cJSON_AddStringToObject(o, "head", rhead);
+			cJSON_AddStringToObject(o, "station", rstation);
+		} else {
+			cJSON_AddNullToObject(j, "ledger_replica");
+		}
 		cli_json_print(j);
 	} else {
 		printf("vault %s\n", vault_url(conn.vault));
@@ -190,6 +207,11 @@ cmd_status(int argc, char **argv)
 			printf("last merge bundle: %s (created %s)\n",
 			       cli_safe(last.bundle_id, b1, sizeof(b1)),
 			       cli_safe(last.created, b2, sizeof(b2)));
+		if (have_rep)
+			printf("station ledger replica: records %llu..%llu, "
+			       "head %.16s, station %s\n",
+			       rfirst, rseq, rhead,
+			       cli_safe(rstation, b1, sizeof(b1)));
 	}
 	st = 0;
 out:

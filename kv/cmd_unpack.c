@@ -25,8 +25,16 @@ usage(FILE *f)
 		   "LABEL is the request's label (plain CSRs)\nor the Key "
 		   "Vault certificate name, lowercased. Existing files are "
 		   "never\noverwritten. No network.\n\n"
+		   "The station ledger records the bundle carries are first "
+		   "checked against\nthe replica in the state directory "
+		   "and recorded (see airlock-kv witness\n--help); a bundle "
+		   "from a rolled-back or edited station ledger is\n"
+		   "refused (exit 3) and nothing is written.\n\n"
 		   "  --out DIR       where to write (created if missing)\n"
 		   "  --trust FILE    the pinned root (PEM)\n"
+		   "  --state DIR     local state (default $AIRLOCK_KV_STATE, "
+		   "else\n"
+		   "                  ~/.local/state/airlock-kv)\n"
 		   "  --json          one JSON document on stdout\n");
 }
 
@@ -38,6 +46,7 @@ cmd_unpack(int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"out", required_argument, NULL, OPT_OUT},
 	    {"trust", required_argument, NULL, OPT_TRUST},
+	    {"state", required_argument, NULL, CLI_OPT_STATE},
 	    {"json", no_argument, NULL, CLI_OPT_JSON},
 	    {"quiet", no_argument, NULL, CLI_OPT_QUIET},
 	    {"help", no_argument, NULL, 'h'},
@@ -77,6 +86,8 @@ cmd_unpack(int argc, char **argv)
 					   "ROOT.pem");
 	if ((r = mergebundle_open(argv[optind], trust, &b)) != 0)
 		return cli_fail("unpack: verifying the bundle", r);
+	if ((st = witness_bundle("unpack", b, NULL, 0)) != 0)
+		goto done;
 	if (mkdir(out, 0755) != 0 && errno != EEXIST) {
 		err_detail_set("%s: %s", out, strerror(errno));
 		st = cli_fail("unpack", AIRLOCK_E_IO);

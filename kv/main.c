@@ -29,6 +29,8 @@ static const struct {
     {"renew", cmd_renew, "start new versions of certificates expiring soon"},
     {"unpack", cmd_unpack, "a merge bundle out to plain PEM files"},
     {"publish", cmd_publish, "CRLs and CA certificates to a directory"},
+    {"witness", cmd_witness,
+     "check merge bundles' ledger records, keep a replica"},
     {"replay", cmd_replay, "(tests) parse recorded Key Vault replies"},
 };
 

@@ -2,8 +2,8 @@
  * its signature verified against the pinned root before anything in it is
  * used (SECURITY.md section 3), each entry's chain parsed.
  *
- * Ledger and checkpoint files are accepted and ignored for now: keeping
- * the ledger replica and checking the checkpoint belong to a later issue. */
+ * The ledger slice and checkpoint files are checked against the replica of
+ * the station's ledger by kv/replica.h. */
 #ifndef AIRLOCK_KV_MERGEBUNDLE_H
 #define AIRLOCK_KV_MERGEBUNDLE_H
 

@@ -1,15 +1,21 @@
-/* airlock-station ledger verify | list | show | export-index
+/* airlock-station ledger verify | list | show | export-index | restore
  *
  * Read-only views of the issuance ledger (station/ledger.h, SECURITY.md §2).
  * Nothing here appends: verify reads the file without the lock, the other
- * verbs hold the ledger's lock only while they read. */
+ * verbs hold the ledger's lock only while they read. restore replaces a lost
+ * ledger with the online host's replica (kv/replica.h), keeping whatever
+ * file it replaces. */
 #include <cjson/cJSON.h>
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +42,7 @@ static const char ledger_usage[] =
     "       airlock-station ledger list [--json] [--type TYPE]\n"
     "       airlock-station ledger show SERIAL [--json] [--pem]\n"
     "       airlock-station ledger export-index [-o FILE] [--force]\n"
+    "       airlock-station ledger restore FROM [--force]\n"
     "\n"
     "  verify        check HOME/ledger.jsonl: every line canonical, the\n"
     "                sequence unbroken, each line chained to the one before\n"
@@ -56,9 +63,21 @@ static const char ledger_usage[] =
     "                for `openssl ocsp -index` and friends. -o FILE writes\n"
     "                FILE durably and never replaces it without --force;\n"
     "                without -o, or with -o -, it goes to stdout.\n"
+    "  restore FROM  rebuild a lost ledger from FROM, the online host's\n"
+    "                replica (airlock-kv's STATE/ledger-replica.jsonl, copied\n"
+    "                here): FROM must verify from record 1, then it becomes\n"
+    "                HOME/ledger.jsonl and export-state.json says everything\n"
+    "                in it was exported, so the next export continues after\n"
+    "                it. A non-empty ledger is never replaced without\n"
+    "                --force, and then kept as ledger.jsonl.replaced-TIME.\n"
+    "                The replica only holds what was exported: records made\n"
+    "                after the last export (issuances, revocations, CRLs) are\n"
+    "                lost with the station ledger; revoke again what was\n"
+    "                revoked since. The station refuses to sign while its\n"
+    "                clock is earlier than the newest record restored.\n"
     "\n"
     "Exit status: 0 ok, 1 failure, 2 usage, 4 malformed or broken ledger,\n"
-    "7 refused (the ledger is in use, or FILE exists).\n";
+    "7 refused (the ledger is in use, or FILE or a ledger exists).\n";
 
 static const char *const ledger_types[] = {
     "INTENT",	   "ISSUED",   "ABORTED",    "INDOUBT", "REVOKED",
@@ -1007,6 +1026,209 @@ done:
 	return st;
 }
 
+/* ---- restore ---- */
+
+#define RESTORE_MAX   (256u << 20) /* as the station reads its ledger */
+#define RESTORE_STAGE "ledger.jsonl.restoring"
+#define EXPORT_STATE  "export-state.json"
+
+/* FROM read whole into a new buffer. */
+static int
+restore_read(const char *from, unsigned char **buf, size_t *len)
+{
+	struct stat st;
+	size_t got = 0;
+	ssize_t n;
+	int fd, r = AIRLOCK_E_IO;
+
+	*buf = NULL;
+	*len = 0;
+	if ((fd = open(from, O_RDONLY | O_CLOEXEC)) < 0) {
+		err_detail_set("%s: %s", from, strerror(errno));
+		return errno == ENOENT ? AIRLOCK_E_NOT_FOUND : AIRLOCK_E_IO;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		err_detail_set("%s is not a regular file", from);
+		goto out;
+	}
+	if ((unsigned long long)st.st_size > RESTORE_MAX) {
+		err_detail_set("%s is larger than %u MiB", from,
+			       RESTORE_MAX >> 20);
+		r = AIRLOCK_E_TOO_LARGE;
+		goto out;
+	}
+	if ((*buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		r = AIRLOCK_E_NOMEM;
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		n = read(fd, *buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err_detail_set("reading %s: %s", from,
+				       n < 0 ? strerror(errno)
+					     : "shorter than its size");
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	*len = got;
+	r = 0;
+out:
+	if (r != 0) {
+		free(*buf);
+		*buf = NULL;
+	}
+	close(fd);
+	return r;
+}
+
+static int
+ledger_restore_cmd(const char *from, int force)
+{
+	char path[4096], stage[4096], head[65], aside[96], detail[1024],
+	    state[96];
+	unsigned long long count = 0, count2 = 0;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	struct stat st;
+	struct tm tm;
+	time_t now = time(NULL);
+	int homefd = -1, lockfd = -1, staged = 0, moved = 0, r;
+	struct ledger *l = NULL;
+	cJSON *d;
+
+	ledger_path(path, sizeof(path));
+	snprintf(stage, sizeof(stage), "%s/%s", station_g.home, RESTORE_STAGE);
+	/* FROM is copied into HOME first and the copy is what gets verified
+	 * and installed, so that what was checked is what is used */
+	if ((r = restore_read(from, &buf, &len)) != 0)
+		return cli_fail("ledger restore", r);
+	if (len == 0) {
+		free(buf);
+		err_detail_set("%s is empty: nothing to restore", from);
+		return cli_fail("ledger restore", AIRLOCK_E_FORMAT);
+	}
+	if ((r = safefile_dir_open(station_g.home, &homefd)) != 0)
+		goto fail;
+	if ((r = safefile_write_atomic(homefd, RESTORE_STAGE, buf, len, 0600,
+				       SAFEFILE_REPLACE)) != 0)
+		goto fail;
+	staged = 1;
+	if ((r = ledger_verify_file(stage, &count, head)) != 0) {
+		snprintf(detail, sizeof(detail), "%s", err_detail_get());
+		err_detail_set("%s does not verify as a whole ledger: %s (a "
+			       "replica that began with a \"first contact\" "
+			       "after record 1 cannot rebuild a ledger)",
+			       from, detail);
+		goto fail;
+	}
+	/* the ledger in place: locked (nobody signing now), and kept */
+	lockfd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (lockfd < 0 && errno != ENOENT) {
+		err_detail_set("%s: %s", path, strerror(errno));
+		r = AIRLOCK_E_IO;
+		goto fail;
+	}
+	if (lockfd >= 0) {
+		if (flock(lockfd, LOCK_EX | LOCK_NB) != 0) {
+			err_detail_set(
+			    "%s is in use by another airlock-station", path);
+			r = AIRLOCK_E_REFUSED;
+			goto fail;
+		}
+		if (fstat(lockfd, &st) != 0) {
+			r = AIRLOCK_E_IO;
+			goto fail;
+		}
+		if (st.st_size > 0 && !force) {
+			err_detail_set("%s exists and holds %lld bytes: "
+				       "refusing to replace it (--force "
+				       "keeps it as %s.replaced-TIME and "
+				       "restores)",
+				       path, (long long)st.st_size,
+				       HOME_LEDGER);
+			r = AIRLOCK_E_EXISTS;
+			goto fail;
+		}
+		if (st.st_size > 0) {
+			gmtime_r(&now, &tm);
+			strftime(aside, sizeof(aside),
+				 HOME_LEDGER ".replaced-%Y%m%d-%H%M%S", &tm);
+			/* a hard link first: the old ledger stays under its
+			 * own name until the restored one replaces it */
+			if (linkat(homefd, HOME_LEDGER, homefd, aside, 0) !=
+			    0) {
+				err_detail_set("keeping %s as %s: %s", path,
+					       aside, strerror(errno));
+				r = errno == EEXIST ? AIRLOCK_E_EXISTS
+						    : AIRLOCK_E_IO;
+				goto fail;
+			}
+			moved = 1;
+		}
+	}
+	if ((r = safefile_rename(homefd, RESTORE_STAGE, HOME_LEDGER,
+				 SAFEFILE_REPLACE)) != 0 ||
+	    (r = safefile_fsync_dir(homefd)) != 0)
+		goto fail;
+	staged = 0;
+	snprintf(state, sizeof(state),
+		 "{\"exported_seq\":%llu,\"crl_exported\":0}\n", count);
+	if ((r = safefile_write_atomic(homefd, EXPORT_STATE, state,
+				       strlen(state), 0600,
+				       SAFEFILE_REPLACE)) != 0)
+		goto fail;
+	/* what the station will open: verified and opened under its lock */
+	if ((r = ledger_verify_file(path, &count2, NULL)) != 0 ||
+	    (r = ledger_open(path, 0, &l)) != 0)
+		goto fail;
+	ledger_close(l);
+	if (count2 != count) {
+		err_detail_set("%s changed while it was restored", path);
+		r = AIRLOCK_E_INTERNAL;
+		goto fail;
+	}
+	if (station_g.json) {
+		d = cJSON_CreateObject();
+		cJSON_AddBoolToObject(d, "ok", 1);
+		cJSON_AddNumberToObject(d, "records", (double)count);
+		cJSON_AddStringToObject(d, "head", head);
+		if (moved)
+			cJSON_AddStringToObject(d, "replaced", aside);
+		else
+			cJSON_AddNullToObject(d, "replaced");
+		cli_json_print(d);
+	} else
+		printf("ledger restored: %llu records, head %s\n", count, head);
+	if (moved)
+		fprintf(stderr,
+			"airlock-station: ledger restore: the ledger it "
+			"replaced is kept as %s/%s\n",
+			station_g.home, aside);
+	fprintf(stderr,
+		"airlock-station: ledger restore: records made after the "
+		"last export are not in the replica: revoke again what was "
+		"revoked since, and check the CRL number of the next CRL\n");
+	r = 0;
+	goto done;
+fail:
+	r = cli_fail("ledger restore", r);
+done:
+	if (staged && homefd >= 0 && unlinkat(homefd, RESTORE_STAGE, 0) != 0)
+		fprintf(stderr,
+			"airlock-station: ledger restore: could not remove "
+			"%s: %s\n",
+			stage, strerror(errno));
+	if (lockfd >= 0)
+		close(lockfd);
+	if (homefd >= 0)
+		close(homefd);
+	free(buf);
+	return r;
+}
+
 /* ---- dispatch ---- */
 
 int
@@ -1035,7 +1257,8 @@ cmd_ledger(int argc, char **argv)
 	snprintf(what, sizeof(what), "ledger %s",
 		 term_sanitize(verb, safe, sizeof(safe)));
 	if (strcmp(verb, "verify") != 0 && strcmp(verb, "list") != 0 &&
-	    strcmp(verb, "show") != 0 && strcmp(verb, "export-index") != 0)
+	    strcmp(verb, "show") != 0 && strcmp(verb, "export-index") != 0 &&
+	    strcmp(verb, "restore") != 0)
 		return cli_usage("ledger", "unknown verb '%s'", safe);
 	optind = 0;
 	opterr = 0;
@@ -1076,13 +1299,20 @@ cmd_ledger(int argc, char **argv)
 	argv += optind + 1;
 	if ((type != NULL && strcmp(verb, "list") != 0) ||
 	    (pem && strcmp(verb, "show") != 0) ||
-	    ((has_out || force) && strcmp(verb, "export-index") != 0) ||
+	    (has_out && strcmp(verb, "export-index") != 0) ||
+	    (force && strcmp(verb, "export-index") != 0 &&
+	     strcmp(verb, "restore") != 0) ||
 	    (station_g.json && strcmp(verb, "export-index") == 0))
 		return cli_usage(what, "an option does not apply to %s", verb);
 	if (strcmp(verb, "show") == 0) {
 		if (argc != 1)
 			return cli_usage(what, "give exactly one SERIAL");
 		return ledger_show_cmd(argv[0], pem);
+	}
+	if (strcmp(verb, "restore") == 0) {
+		if (argc != 1)
+			return cli_usage(what, "give exactly one FROM file");
+		return ledger_restore_cmd(argv[0], force);
 	}
 	if (argc != 0)
 		return cli_usage(what, "unexpected argument '%s'",

@@ -236,6 +236,11 @@ session_import(struct home *h, const char *dir, int quiet)
 		err_detail_clear();
 		return 0;
 	}
+	if (r != 0 && r != AIRLOCK_E_EXISTS && r != AIRLOCK_E_NOMEM) {
+		int r2 = request_import_rejected(h, dir, r);
+		if (r2 != 0)
+			return r2;
+	}
 	if (r == 0 && station_g.verbose >= 0)
 		fprintf(stderr,
 			"airlock-station: imported request bundle %s (%zu "

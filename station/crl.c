@@ -1,5 +1,6 @@
 #include "station/crl.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -351,6 +352,34 @@ out:
 	return r;
 }
 
+/* The highest N of HOME/crl/<issuer>-N.crl. */
+static unsigned long long
+crl_max_file_number(struct home *h, enum crl_issuer w)
+{
+	char path[4096], prefix[32];
+	unsigned long long n, max = 0;
+	struct dirent *de;
+	char *end;
+	size_t plen;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/crl", home_dir(h));
+	snprintf(prefix, sizeof(prefix), "%s-", crl_issuer_name(w));
+	plen = strlen(prefix);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, prefix, plen) != 0)
+			continue;
+		n = strtoull(de->d_name + plen, &end, 10);
+		if (end != de->d_name + plen && strcmp(end, ".crl") == 0 &&
+		    n > max)
+			max = n;
+	}
+	closedir(d);
+	return max;
+}
+
 static int
 crl_record(struct ledger *l, enum crl_issuer w, unsigned long long n,
 	   const char *phase, const char *sha, size_t entries, const char *note)
@@ -531,7 +560,12 @@ crl_make(struct issuer *is, enum crl_issuer which, long days,
 	}
 	if ((r = crl_scan(h, &l, &sc)) != 0)
 		goto out;
-	*number = sc.max_number[which] + 1;
+	/* also past every CRL file here: a ledger restored from the online
+	 * replica may lack CRLs signed after the last export */
+	*number = crl_max_file_number(h, which);
+	if (*number < sc.max_number[which])
+		*number = sc.max_number[which];
+	(*number)++;
 	/* write-ahead: the number is burned before the token signs */
 	if ((r = crl_record(l, which, *number, "intent", NULL, 0,
 			    issuer_network_note(is))) != 0)

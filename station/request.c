@@ -475,3 +475,35 @@ request_spool_done(struct home *h, const char *bundle_id)
 	close(fd);
 	return r;
 }
+
+int
+request_import_rejected(struct home *h, const char *dir, int code)
+{
+	struct ledger *l = NULL;
+	char detail[1024], id[300];
+	const char *base = strrchr(dir, '/'), *rule;
+	cJSON *f = NULL;
+	int r;
+
+	snprintf(detail, sizeof(detail), "%s", err_detail_get());
+	base = base != NULL && base[1] != '\0' ? base + 1 : dir;
+	snprintf(id, sizeof(id), "bundle:%.200s", base);
+	rule = code == AIRLOCK_E_TOO_LARGE   ? "bundle.size"
+	       : code == AIRLOCK_E_NOT_FOUND ? "bundle.missing"
+	       : code == AIRLOCK_E_POLICY    ? "bundle.policy"
+	       : code == AIRLOCK_E_IO	     ? "bundle.io"
+					     : "bundle.format";
+	if ((r = home_ledger(h, &l)) != 0)
+		goto out;
+	f = cJSON_CreateObject();
+	cJSON_AddStringToObject(f, "request_id", id);
+	cJSON_AddStringToObject(f, "rule", rule);
+	cJSON_AddStringToObject(f, "value", detail);
+	if ((r = ledger_append(l, "REJECTED", f, NULL)) == 0)
+		r = ledger_sync(l);
+out:
+	cJSON_Delete(f);
+	/* the caller reports the import's own error */
+	err_detail_set("%s", detail);
+	return r;
+}

@@ -37,6 +37,11 @@ struct request_set;
  * the source is only read). AIRLOCK_E_EXISTS when already imported. */
 int request_import(struct home *h, const char *dir, char **id_out,
 		   size_t *entries_out) __attribute__((warn_unused_result));
+/* Record a refused request bundle DIR (CODE, and the current error
+ * detail, which is kept) as a REJECTED ledger record: every rejection is
+ * in the audit log, also a whole bundle's. */
+int request_import_rejected(struct home *h, const char *dir, int code)
+    __attribute__((warn_unused_result));
 /* Every request in the spool, decided. */
 int request_set_load(struct home *h, struct request_set **out)
     __attribute__((warn_unused_result));
