@@ -51,6 +51,9 @@ KV_OBJ      := $(call obj,$(KV_SRC))
 UNIT_BIN    := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 # the fault-injecting PKCS#11 module of the tests (tests/faults)
 TEST_P11_MODS := $(BUILD)/tests/faults/p11fault.so
+# the I/O fault and crash-point shim (tests/iofault), an LD_PRELOAD library;
+# built without $(SAN): libasan must come first in LD_PRELOAD
+TEST_PRELOADS := $(BUILD)/tests/iofault/iofault.so
 
 BINS := $(BUILD)/airlock-station $(BUILD)/airlock-kv
 
@@ -82,7 +85,12 @@ $(BUILD)/tests/faults/p11fault.so: tests/faults/p11fault.c
 	$(CC) -std=c11 $(OPT) $(WARN) $(SAN) -fPIC -shared -fvisibility=hidden \
 	    $(shell pkg-config --cflags p11-kit-1) -o $@ $< -ldl -lpthread
 
-test-bins: $(BINS) $(UNIT_BIN) $(TEST_P11_MODS)
+$(BUILD)/tests/iofault/iofault.so: tests/iofault/iofault.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(OPT) $(WARN) -fPIC -shared -fvisibility=hidden \
+	    -o $@ $< -ldl -lpthread
+
+test-bins: $(BINS) $(UNIT_BIN) $(TEST_P11_MODS) $(TEST_PRELOADS)
 
 # `make check` is what README and .ci/run give. It first makes sure every
 # Debian package is there (fast when nothing is missing), then builds and

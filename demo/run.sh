@@ -196,7 +196,7 @@ S crl --pin-source "$IPIN"
 mkdir -p "$D/stick2"
 S export "$D/stick2" --pin-source "$IPIN"
 RB=$(ls -d "$D"/stick2/merge-* | head -1)
-"$KV" publish "$RB" --to "$D/web" --trust "$H/ca/root.pem"
+"$KV" publish "$RB" --to "$D/web" --trust "$H/ca/root.pem" --state "$D/kv-state"
 PUB=$(ls "$D"/web/*.crl | grep -v root | head -1)
 openssl crl -inform DER -in "$PUB" -out "$D/mqtt/crl-published.pem"
 mq_start "$D/mqtt/crl-published.pem"

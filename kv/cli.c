@@ -32,6 +32,10 @@ cli_fail(const char *what, int code)
 	else
 		fprintf(stderr, "airlock-kv: %s: %s\n", what, err_str(code));
 	err_detail_clear();
+	/* everything airlock-kv waits for is remote: a timeout is a remote
+	 * error (exit 6), as documented */
+	if (code == AIRLOCK_E_TIMEOUT)
+		return AIRLOCK_EXIT_REMOTE;
 	return err_exit_status(code);
 }
 

@@ -22,16 +22,21 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: airlock-kv publish DIR --to DIR --trust ROOT.pem\n\n"
-		   "Verify the merge bundle DIR against the pinned root, then "
-		   "write its CRLs\n(NAME as DER and NAME.pem as PEM; each CRL "
-		   "must be signed by one of the\nbundle's CA certificates) "
-		   "and its CA certificates into the directory given\nby --to, "
-		   "replacing older copies atomically. No network.\n\n"
-		   "  --to DIR        the published directory (created if "
-		   "missing)\n"
-		   "  --trust FILE    the pinned root (PEM)\n"
-		   "  --json          one JSON document on stdout\n");
+	fprintf(f,
+		"usage: airlock-kv publish DIR --to DIR --trust ROOT.pem\n\n"
+		"Verify the merge bundle DIR against the pinned root, then "
+		"write its CRLs\n(NAME as DER and NAME.pem as PEM; each CRL "
+		"must be signed by one of the\nbundle's CA certificates) "
+		"and its CA certificates into the directory given\nby --to, "
+		"replacing older copies atomically; a CRL older than the one "
+		"published is\nrefused. The bundle's ledger records are "
+		"witnessed first, as for merge.\nNo network.\n\n"
+		"  --to DIR        the published directory (created if "
+		"missing)\n"
+		"  --trust FILE    the pinned root (PEM)\n"
+		"  --state DIR     local state (the ledger replica the "
+		"bundle must extend)\n"
+		"  --json          one JSON document on stdout\n");
 }
 
 enum { OPT_TO = 1, OPT_TRUST };
@@ -84,12 +89,65 @@ out:
 	return r;
 }
 
+/* The CRL number of a DER CRL, or -1. */
+static long long
+crl_number(const unsigned char *der, size_t len)
+{
+	const unsigned char *p = der;
+	X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)len);
+	ASN1_INTEGER *n = NULL;
+	long long v = -1;
+	int64_t x;
+
+	if (crl != NULL &&
+	    (n = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL)) !=
+		NULL &&
+	    ASN1_INTEGER_get_int64(&x, n) == 1)
+		v = (long long)x;
+	ASN1_INTEGER_free(n);
+	X509_CRL_free(crl);
+	return v;
+}
+
+/* Never replace a published CRL with an older one (a replayed bundle). */
+static int
+crl_not_older(int dirfd, const char *fname, const unsigned char *der,
+	      size_t len)
+{
+	unsigned char *old = NULL;
+	size_t olen = 0;
+	long long was, now;
+	int r;
+
+	if ((r = safefile_read_beneath(dirfd, fname, 16u << 20, &old, &olen)) ==
+	    AIRLOCK_E_NOT_FOUND) {
+		err_detail_clear();
+		return 0;
+	}
+	if (r != 0)
+		return r;
+	was = crl_number(old, olen);
+	now = crl_number(der, len);
+	r = 0;
+	if (now < was ||
+	    (now == was && (olen != len || memcmp(old, der, len) != 0))) {
+		err_detail_set("%s: the published CRL is number %lld; this "
+			       "bundle's is %lld: refusing to go back (a "
+			       "replayed or older bundle?)",
+			       fname, was, now);
+		r = AIRLOCK_E_POLICY;
+	}
+	free(old);
+	return r;
+}
+
 int
 cmd_publish(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"to", required_argument, NULL, OPT_TO},
 	    {"trust", required_argument, NULL, OPT_TRUST},
+	    {"state", required_argument, NULL, CLI_OPT_STATE},
 	    {"json", no_argument, NULL, CLI_OPT_JSON},
 	    {"quiet", no_argument, NULL, CLI_OPT_QUIET},
 	    {"help", no_argument, NULL, 'h'},
@@ -128,6 +186,9 @@ cmd_publish(int argc, char **argv)
 					    "ROOT.pem");
 	if ((r = mergebundle_open(argv[optind], trust, &b)) != 0)
 		return cli_fail("publish: verifying the bundle", r);
+	/* the bundle's ledger records extend the replica (or it is refused) */
+	if ((st = witness_bundle("publish", b, NULL, 0)) != 0)
+		goto done;
 	if (mkdir(to, 0755) != 0 && errno != EEXIST) {
 		err_detail_set("%s: %s", to, strerror(errno));
 		st = cli_fail("publish", AIRLOCK_E_IO);
@@ -170,7 +231,8 @@ cmd_publish(int argc, char **argv)
 	for (i = 0; i < bundle_file_count(b, BUNDLE_ROLE_CRL); i++) {
 		if ((r = bundle_file_data(b, BUNDLE_ROLE_CRL, i, &data, &len,
 					  &fname)) != 0 ||
-		    (r = crl_check(data, len, cas, &pem, &pem_len)) != 0) {
+		    (r = crl_check(data, len, cas, &pem, &pem_len)) != 0 ||
+		    (r = crl_not_older(dirfd, fname, data, len)) != 0) {
 			st = cli_fail("publish: CRL", r);
 			goto done;
 		}

@@ -1,41 +1,27 @@
-/* The online replica of the station's ledger: see kv/replica.h. The line
- * rules repeat station/ledger.c's reader (which airlock-kv does not link):
- * canonical cJSON bytes, {"seq","prev","time","type",...} in that order,
- * seq contiguous, prev the SHA-256 of the line before. */
+/* The online replica of the station's ledger: see kv/replica.h. Each line
+ * is read by the station's own line reader (lib/ledger_record.c): canonical
+ * cJSON bytes, {"seq","prev","time","type",...} in that order, seq
+ * contiguous, prev the SHA-256 of the line before. */
 #include "kv/replica.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lib/bundle.h"
 #include "lib/err.h"
 #include "lib/json.h"
+#include "lib/ledger_record.h"
 #include "lib/safefile.h"
 #include "lib/term.h"
 
-#define REPLICA_LOCK	 "ledger-replica.lock"
-#define REPLICA_MAX	 (256u << 20) /* as the station reads its ledger */
-#define SLICE_LINE_MAX	 65536	      /* LEDGER_LINE_MAX */
-#define SLICE_JSON_DEPTH 8
-#define SEQ_MAX		 (1ULL << 53)
-
-static const char *const known_types[] = {
-    "INTENT",	   "ISSUED",   "ABORTED",    "INDOUBT", "REVOKED",
-    "CRL",	   "REJECTED", "CHECKPOINT", "CA_ROOT", "CA_INTERMEDIATE",
-    "STATION_KEY", NULL,
-};
-
-static const char zero_hex[65] =
-    "0000000000000000000000000000000000000000000000000000000000000000";
+#define REPLICA_LOCK "ledger-replica.lock"
+#define REPLICA_MAX  (256u << 20) /* as the station reads its ledger */
 
 /* One line of a ledger held in memory. */
 struct rline {
@@ -53,248 +39,34 @@ struct lines {
 
 /* ---- one line ---- */
 
-static int
-sha256_hex(const void *p, size_t n, char out[65])
-{
-	static const char digits[] = "0123456789abcdef";
-	unsigned char d[32];
-	unsigned int dl = 0;
-	int i;
-
-	if (EVP_Digest(p, n, d, &dl, EVP_sha256(), NULL) != 1 || dl != 32)
-		return AIRLOCK_E_CRYPTO;
-	for (i = 0; i < 32; i++) {
-		out[2 * i] = digits[d[i] >> 4];
-		out[2 * i + 1] = digits[d[i] & 15];
-	}
-	out[64] = '\0';
-	return 0;
-}
-
-static int
-hex64_ok(const char *s)
-{
-	return s != NULL && strlen(s) == 64 &&
-	       strspn(s, "0123456789abcdef") == 64;
-}
-
-/* Strict UTF-8 (no overlongs, surrogates, > U+10FFFF): 1 if S[0..N) is. */
-static int
-utf8_ok(const unsigned char *s, size_t n)
-{
-	size_t i = 0, k, len;
-	unsigned long cp;
-
-	while (i < n) {
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if (s[i] >= 0xc2 && s[i] <= 0xdf) {
-			len = 2;
-			cp = s[i] & 0x1f;
-		} else if (s[i] >= 0xe0 && s[i] <= 0xef) {
-			len = 3;
-			cp = s[i] & 0x0f;
-		} else if (s[i] >= 0xf0 && s[i] <= 0xf4) {
-			len = 4;
-			cp = s[i] & 0x07;
-		} else
-			return 0;
-		if (n - i < len)
-			return 0;
-		for (k = 1; k < len; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			return 0;
-		i += len;
-	}
-	return 1;
-}
-
-/* "YYYY-MM-DDTHH:MM:SSZ" naming a real instant. */
-static int
-time_ok(const char *s)
-{
-	static const char pat[] = "dddd-dd-ddTdd:dd:ddZ";
-	struct tm tm;
-	char back[32];
-	time_t t;
-	size_t i;
-
-	if (strlen(s) != 20)
-		return 0;
-	for (i = 0; i < 20; i++)
-		if (pat[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != pat[i])
-			return 0;
-	memset(&tm, 0, sizeof(tm));
-	if (strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm) == NULL)
-		return 0;
-	t = timegm(&tm);
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(back, sizeof(back), "%Y-%m-%dT%H:%M:%SZ", &tm) != 20)
-		return 0;
-	return memcmp(back, s, 20) == 0;
-}
-
-static int
-depth_ok(const cJSON *item, int depth)
-{
-	const cJSON *c;
-
-	if (depth > SLICE_JSON_DEPTH)
-		return 0;
-	for (c = item->child; c != NULL; c = c->next)
-		if (!depth_ok(c, depth + 1))
-			return 0;
-	return 1;
-}
-
-static int
-header_ok(const cJSON *c, const char *name, int type)
-{
-	return c != NULL && c->string != NULL && strcmp(c->string, name) == 0 &&
-	       (c->type & 0xff) == type;
-}
-
-/* Check LINE[0..LEN) (no newline) as record WANT_SEQ; PREV_WANT is the hex
- * hash of the line before, or NULL to take any prev (the first line of a
- * slice, checked by the caller). Fills L (but not L->off). WHY on error. */
+/* Check LINE[0..LEN) (no newline) as record WANT_SEQ (0: any); PREV_WANT is
+ * the hex hash of the line before, or NULL to take any prev (the first line
+ * of a slice, checked by the caller). The line format is the station's
+ * (lib/ledger_record.h); a CHECKPOINT must also name the ledger before it.
+ * Fills L (but not L->off). WHY on error. */
 static int
 line_check(const char *line, size_t len, unsigned long long want_seq,
 	   const char *prev_want, struct rline *l, char *why, size_t whylen)
 {
-	static const char *const reserved[] = {"seq", "prev", "time", "type",
-					       NULL};
-	const cJSON *c, *d, *f;
-	const char *end = NULL;
-	cJSON *root = NULL;
-	char *canon = NULL;
-	double v;
-	size_t i;
-	int r = AIRLOCK_E_POLICY;
+	struct ledger_record_meta meta;
+	const cJSON *sz, *hd;
+	cJSON *rec = NULL;
+	int r = AIRLOCK_E_INTERNAL;
 
-	why[0] = '\0';
-	if (len == 0) {
-		snprintf(why, whylen, "empty line");
+	r = ledger_record_parse(line, len, want_seq, prev_want, &rec, &meta,
+				why, whylen);
+	if (r == AIRLOCK_E_FORMAT || r == AIRLOCK_E_TOO_LARGE)
+		r = AIRLOCK_E_POLICY;
+	if (r != 0)
 		goto out;
-	}
-	if (len > SLICE_LINE_MAX) {
-		snprintf(why, whylen, "longer than %d bytes", SLICE_LINE_MAX);
-		goto out;
-	}
-	for (i = 0; i < len; i++)
-		if ((unsigned char)line[i] < 0x20) {
-			snprintf(why, whylen, "control byte at column %zu",
-				 i + 1);
-			goto out;
-		}
-	if (!utf8_ok((const unsigned char *)line, len)) {
-		snprintf(why, whylen, "not UTF-8");
-		goto out;
-	}
-	root = cJSON_ParseWithLengthOpts(line, len, &end, 0);
-	if (root == NULL || !cJSON_IsObject(root) || end != line + len) {
-		snprintf(why, whylen, "not one JSON object");
-		goto out;
-	}
-	if (!depth_ok(root, 0)) {
-		snprintf(why, whylen, "JSON nested too deep");
-		goto out;
-	}
-	c = root->child;
-	if (!header_ok(c, "seq", cJSON_Number) ||
-	    !header_ok(c->next, "prev", cJSON_String) ||
-	    !header_ok(c->next->next, "time", cJSON_String) ||
-	    !header_ok(c->next->next->next, "type", cJSON_String)) {
-		snprintf(why, whylen,
-			 "does not begin with seq, prev, time "
-			 "and type");
-		goto out;
-	}
-	v = c->valuedouble;
-	if (!(v >= 1 && v < (double)SEQ_MAX) ||
-	    (double)(unsigned long long)v != v) {
-		snprintf(why, whylen, "seq is not a positive integer");
-		goto out;
-	}
-	l->seq = (unsigned long long)v;
-	if (want_seq != 0 && l->seq != want_seq) {
-		snprintf(why, whylen,
-			 "seq %llu where %llu was expected (a record is "
-			 "missing, repeated or out of order)",
-			 l->seq, want_seq);
-		goto out;
-	}
-	c = c->next;
-	if (!hex64_ok(c->valuestring)) {
-		snprintf(why, whylen, "prev is not 64 lowercase hex digits");
-		goto out;
-	}
-	memcpy(l->prev, c->valuestring, 65);
-	if (l->seq == 1 && strcmp(l->prev, zero_hex) != 0) {
-		snprintf(why, whylen, "record 1 must have prev 0...0");
-		goto out;
-	}
-	if (prev_want != NULL && strcmp(l->prev, prev_want) != 0) {
-		snprintf(why, whylen,
-			 "prev is not the SHA-256 of the line before (that "
-			 "line was changed, or a line is missing)");
-		goto out;
-	}
-	c = c->next;
-	if (!time_ok(c->valuestring)) {
-		snprintf(why, whylen, "time is not YYYY-MM-DDTHH:MM:SSZ");
-		goto out;
-	}
-	c = c->next;
-	for (i = 0; known_types[i] != NULL; i++)
-		if (strcmp(c->valuestring, known_types[i]) == 0)
-			break;
-	if (known_types[i] == NULL) {
-		snprintf(why, whylen, "unknown record type");
-		goto out;
-	}
-	l->checkpoint = strcmp(c->valuestring, "CHECKPOINT") == 0;
-	for (f = c->next; f != NULL; f = f->next) {
-		if (f->string == NULL) {
-			snprintf(why, whylen, "a field without a key");
-			goto out;
-		}
-		for (i = 0; reserved[i] != NULL; i++)
-			if (strcmp(f->string, reserved[i]) == 0) {
-				snprintf(why, whylen, "reserved key repeated");
-				goto out;
-			}
-		for (d = c->next; d != f; d = d->next)
-			if (strcmp(d->string, f->string) == 0) {
-				snprintf(why, whylen, "duplicate key");
-				goto out;
-			}
-	}
-	if ((canon = cJSON_PrintUnformatted(root)) == NULL) {
-		r = AIRLOCK_E_NOMEM;
-		goto out;
-	}
-	if (strlen(canon) != len || memcmp(canon, line, len) != 0) {
-		snprintf(why, whylen,
-			 "not in canonical form (whitespace, key order, "
-			 "escapes or number spelling differ from what the "
-			 "station writes)");
-		goto out;
-	}
-	if ((r = sha256_hex(line, len, l->hash)) != 0)
-		goto out;
+	l->seq = meta.seq;
+	memcpy(l->prev, meta.prev, sizeof(l->prev));
+	memcpy(l->hash, meta.hash, sizeof(l->hash));
+	l->checkpoint = meta.type == LEDGER_RECORD_CHECKPOINT;
 	/* a CHECKPOINT names the ledger it closes: its size and head */
 	if (l->checkpoint) {
-		const cJSON *sz = cJSON_GetObjectItemCaseSensitive(
-				root, "ledger_size"),
-			    *hd = cJSON_GetObjectItemCaseSensitive(
-				root, "ledger_head");
+		sz = cJSON_GetObjectItemCaseSensitive(rec, "ledger_size");
+		hd = cJSON_GetObjectItemCaseSensitive(rec, "ledger_head");
 		if (!cJSON_IsNumber(sz) ||
 		    sz->valuedouble != (double)(l->seq - 1) ||
 		    !cJSON_IsString(hd) ||
@@ -308,8 +80,7 @@ line_check(const char *line, size_t len, unsigned long long want_seq,
 	}
 	r = 0;
 out:
-	cJSON_free(canon);
-	cJSON_Delete(root);
+	cJSON_Delete(rec);
 	return r;
 }
 
@@ -319,7 +90,7 @@ out:
 static int
 lines_parse(const char *what, const char *buf, size_t len, struct lines *ls)
 {
-	char why[256];
+	char why[LEDGER_RECORD_WHY];
 	size_t pos = 0, nl;
 	const char *p;
 	struct rline l, *nv;
@@ -379,13 +150,15 @@ checkpoint_parse(const unsigned char *data, size_t len, struct checkpoint *cp)
 	if ((r = json_parse_strict(data, len, 4, &j)) != 0 ||
 	    (r = json_check_keys(j, "checkpoint.json", req, NULL)) != 0 ||
 	    (r = json_get_int(j, "seq", "checkpoint.json", 1,
-			      (long long)SEQ_MAX - 1, &seq)) != 0 ||
+			      (long long)LEDGER_RECORD_SEQ_MAX - 1, &seq)) !=
+		0 ||
 	    (r = json_get_int(j, "from_seq", "checkpoint.json", 1,
-			      (long long)SEQ_MAX - 1, &from)) != 0 ||
+			      (long long)LEDGER_RECORD_SEQ_MAX - 1, &from)) !=
+		0 ||
 	    (r = json_get_str(j, "head", "checkpoint.json", 64, &head)) != 0 ||
 	    (r = json_get_str(j, "station", "checkpoint.json", 64, &st)) != 0)
 		goto out;
-	if (!hex64_ok(head)) {
+	if (!ledger_record_hash_ok(head)) {
 		err_detail_set("checkpoint.json: head is not 64 lowercase hex "
 			       "digits");
 		r = AIRLOCK_E_FORMAT;
@@ -435,13 +208,13 @@ head_parse(const unsigned char *data, size_t len, unsigned long long *first,
 	if ((r = json_parse_strict(data, len, 4, &j)) != 0 ||
 	    (r = json_check_keys(j, REPLICA_HEAD, req, NULL)) != 0 ||
 	    (r = json_get_int(j, "first_seq", REPLICA_HEAD, 1,
-			      (long long)SEQ_MAX - 1, &f)) != 0 ||
-	    (r = json_get_int(j, "seq", REPLICA_HEAD, 1, (long long)SEQ_MAX - 1,
-			      &s)) != 0 ||
+			      (long long)LEDGER_RECORD_SEQ_MAX - 1, &f)) != 0 ||
+	    (r = json_get_int(j, "seq", REPLICA_HEAD, 1,
+			      (long long)LEDGER_RECORD_SEQ_MAX - 1, &s)) != 0 ||
 	    (r = json_get_str(j, "head", REPLICA_HEAD, 64, &h)) != 0 ||
 	    (r = json_get_str(j, "station", REPLICA_HEAD, 64, &st)) != 0)
 		goto out;
-	if (!hex64_ok(h)) {
+	if (!ledger_record_hash_ok(h)) {
 		err_detail_set("%s: head is not 64 hex digits", REPLICA_HEAD);
 		r = AIRLOCK_E_FORMAT;
 		goto out;

@@ -1,5 +1,6 @@
 #include "lib/safefile.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -490,5 +491,75 @@ out:
 		close(fd);
 	if (have_tmp)
 		(void)unlinkat(dirfd, tmp, 0);
+	return r;
+}
+
+/* ".NAME.tmp-XXXXXX" exactly as safefile_tempname_make() writes it. */
+static int
+safefile_is_tempname(const char *n)
+{
+	size_t len = strlen(n), i;
+	char name[SAFEFILE_NAME_MAX + 1];
+
+	if (len < 1 + 1 + 5 + 6 || n[0] != '.' ||
+	    strncmp(n + len - 11, ".tmp-", 5) != 0)
+		return 0;
+	for (i = len - 6; i < len; i++)
+		if (!((n[i] >= 'a' && n[i] <= 'z') ||
+		      (n[i] >= '0' && n[i] <= '9')))
+			return 0;
+	if (len - 12 > SAFEFILE_NAME_MAX)
+		return 0;
+	memcpy(name, n + 1, len - 12);
+	name[len - 12] = '\0';
+	return safefile_name_ok(name);
+}
+
+int
+safefile_clean_temps(int dfd, size_t *removed)
+{
+	struct dirent *de, *ie;
+	struct stat st;
+	DIR *d = NULL, *inner;
+	int fd, ifd, r = 0;
+
+	*removed = 0;
+	if ((fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return AIRLOCK_E_IO;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return AIRLOCK_E_IO;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!safefile_is_tempname(de->d_name) ||
+		    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			/* a bundle being written: flat files only */
+			ifd = openat(dfd, de->d_name,
+				     O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					 O_CLOEXEC);
+			if (ifd < 0 || (inner = fdopendir(ifd)) == NULL) {
+				if (ifd >= 0)
+					close(ifd);
+				r = AIRLOCK_E_IO;
+				continue;
+			}
+			while ((ie = readdir(inner)) != NULL)
+				if (strcmp(ie->d_name, ".") != 0 &&
+				    strcmp(ie->d_name, "..") != 0)
+					(void)unlinkat(dirfd(inner), ie->d_name,
+						       0);
+			closedir(inner);
+			if (unlinkat(dfd, de->d_name, AT_REMOVEDIR) == 0)
+				(*removed)++;
+		} else if (S_ISREG(st.st_mode) &&
+			   unlinkat(dfd, de->d_name, 0) == 0) {
+			(*removed)++;
+		}
+	}
+	closedir(d);
+	if (*removed > 0 && safefile_fsync_dir(dfd) != 0)
+		r = AIRLOCK_E_IO;
 	return r;
 }

@@ -69,6 +69,12 @@ int safefile_rename(int dirfd, const char *from, const char *to, int flags)
 int safefile_tempname_make(const char *name, char *out, size_t outlen)
     __attribute__((warn_unused_result));
 
+/* Remove what an interrupted run left under DIRFD: files and flat
+ * directories named exactly like safefile_tempname_make()'s temporary names
+ * (".NAME.tmp-XXXXXX"), nothing else. *REMOVED counts them. */
+int safefile_clean_temps(int dirfd, size_t *removed)
+    __attribute__((warn_unused_result));
+
 /* fsync the directory DIRFD refers to (which may be an O_PATH descriptor). */
 int safefile_fsync_dir(int dirfd) __attribute__((warn_unused_result));
 

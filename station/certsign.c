@@ -258,8 +258,11 @@ certsign_lint_tbs(X509 *cert, X509 *issuer, EVP_PKEY *ca_pub,
 
 	*tbs = NULL;
 	*tbs_len = 0;
-	if (lints != NULL)
+	if (lints != NULL) {
+		/* a caller may pass the same result holder twice */
+		lint_result_free(*lints);
 		*lints = NULL;
+	}
 	if ((r = certsign_throwaway(ca_pub, &soft)) != 0)
 		return r;
 	if (X509_sign(cert, soft, certsign_md(ca_pub)) <= 0) {
@@ -286,8 +289,10 @@ certsign_finish(X509 *cert, X509 *issuer, EVP_PKEY *ca_key, EVP_PKEY *ca_pub,
 	unsigned char *tbs2 = NULL;
 	int len2 = 0, r = AIRLOCK_E_INTERNAL;
 
-	if (lints != NULL)
+	if (lints != NULL) {
+		lint_result_free(*lints);
 		*lints = NULL;
+	}
 	if (X509_sign(cert, ca_key, certsign_md(ca_pub)) <= 0) {
 		r = token_sign_error("C_Sign");
 		goto out;

@@ -38,7 +38,7 @@ static const char ca_usage[] =
     "FILE\n"
     "   common: [--operator NAME] [--witness NAME]... [--yes] [--dry-run "
     "[--type T]]\n"
-    "           [--pin-source SRC] [--issuer-pin-source SRC]\n"
+    "           [--pin-source SRC] [--issuer-pin-source SRC] [--wait-card S]\n"
     "\n"
     "  root          a self-signed root certificate on the token key URI\n"
     "  intermediate  the intermediate certificate for the key URI, signed by "
@@ -59,7 +59,9 @@ static const char ca_usage[] =
     "asks for confirmation (or --yes), records to the ledger and writes a\n"
     "transcript into HOME/transcripts/. --dry-run rehearses with throwaway\n"
     "software keys of --type (default ec:p384): no token is touched and\n"
-    "nothing is written. Outputs are never overwritten.\n";
+    "nothing is written. Outputs are never overwritten.\n"
+    "--wait-card S: when a key's token is not present (two smartcards, one\n"
+    "reader), ask for it and wait up to S seconds for a card.\n";
 
 struct ca_args {
 	const char *key, *issuer_key, *subject, *csr, *out, *type;

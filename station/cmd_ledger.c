@@ -27,6 +27,7 @@
 #include <openssl/x509.h>
 
 #include "lib/err.h"
+#include "lib/ledger_record.h"
 #include "lib/safefile.h"
 #include "lib/term.h"
 #include "station/cli.h"
@@ -43,12 +44,17 @@ static const char ledger_usage[] =
     "       airlock-station ledger show SERIAL [--json] [--pem]\n"
     "       airlock-station ledger export-index [-o FILE] [--force]\n"
     "       airlock-station ledger restore FROM [--force]\n"
+    "       airlock-station ledger repair\n"
     "\n"
     "  verify        check HOME/ledger.jsonl: every line canonical, the\n"
     "                sequence unbroken, each line chained to the one before\n"
     "                by SHA-256, the serial rules kept. Exit 4 names the\n"
     "                first bad line. Warns about INTENT records that are\n"
     "                still open (a signing command marks them INDOUBT).\n"
+    "  repair        cut a torn last line left by a crash in the middle of a\n"
+    "                write (never a complete record, so nothing acknowledged\n"
+    "                is lost) and verify the rest; signing commands do this\n"
+    "                by themselves when they open the ledger\n"
     "  list          one line per record: seq, time, type, serial, request\n"
     "                id or subject, other fields. --type keeps one type\n"
     "                (INTENT, ISSUED, ABORTED, INDOUBT, REVOKED, CRL,\n"
@@ -78,12 +84,6 @@ static const char ledger_usage[] =
     "\n"
     "Exit status: 0 ok, 1 failure, 2 usage, 4 malformed or broken ledger,\n"
     "7 refused (the ledger is in use, or FILE or a ledger exists).\n";
-
-static const char *const ledger_types[] = {
-    "INTENT",	   "ISSUED",   "ABORTED",    "INDOUBT", "REVOKED",
-    "CRL",	   "REJECTED", "CHECKPOINT", "CA_ROOT", "CA_INTERMEDIATE",
-    "STATION_KEY", NULL,
-};
 
 /* ---- small helpers ---- */
 
@@ -275,12 +275,9 @@ rec_serial(const cJSON *rec, char out[SERIAL_BUF])
 static int
 type_known(const char *t)
 {
-	size_t i;
+	int type;
 
-	for (i = 0; ledger_types[i] != NULL; i++)
-		if (strcmp(t, ledger_types[i]) == 0)
-			return 1;
-	return 0;
+	return ledger_record_type_lookup(t, &type) == 0;
 }
 
 /* Open the ledger for reading through its lock. */
@@ -1231,6 +1228,33 @@ done:
 
 /* ---- dispatch ---- */
 
+/* Cut a torn last line (a record a crash cut short: never complete, never
+ * acknowledged) and verify the rest. Signing commands do the same on open. */
+static int
+ledger_repair_cmd(void)
+{
+	struct home *h = NULL;
+	struct ledger *l = NULL;
+	long long cut;
+	int r;
+
+	if ((r = home_open(station_g.home, &h)) != 0 ||
+	    (r = home_ledger(h, &l)) != 0) {
+		home_close(h);
+		return cli_fail("ledger repair", r);
+	}
+	cut = home_ledger_repaired(h);
+	if (cut > 0)
+		printf(
+		    "cut a torn last line of %lld bytes; %llu records verify\n",
+		    cut, ledger_size(l));
+	else
+		printf("nothing to repair; %llu records verify\n",
+		       ledger_size(l));
+	home_close(h);
+	return 0;
+}
+
 int
 cmd_ledger(int argc, char **argv)
 {
@@ -1258,7 +1282,7 @@ cmd_ledger(int argc, char **argv)
 		 term_sanitize(verb, safe, sizeof(safe)));
 	if (strcmp(verb, "verify") != 0 && strcmp(verb, "list") != 0 &&
 	    strcmp(verb, "show") != 0 && strcmp(verb, "export-index") != 0 &&
-	    strcmp(verb, "restore") != 0)
+	    strcmp(verb, "restore") != 0 && strcmp(verb, "repair") != 0)
 		return cli_usage("ledger", "unknown verb '%s'", safe);
 	optind = 0;
 	opterr = 0;
@@ -1319,6 +1343,8 @@ cmd_ledger(int argc, char **argv)
 				 term_sanitize(argv[0], safe, sizeof(safe)));
 	if (strcmp(verb, "verify") == 0)
 		return ledger_verify_cmd();
+	if (strcmp(verb, "repair") == 0)
+		return ledger_repair_cmd();
 	if (strcmp(verb, "list") == 0) {
 		if (type != NULL) {
 			for (i = 0; type[i] != '\0' && i + 1 < sizeof(t); i++)

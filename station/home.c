@@ -18,6 +18,7 @@ struct home {
 	struct config *config;
 	struct policy *policy;
 	struct ledger *ledger;
+	long long ledger_repaired; /* bytes of a torn last line cut at open */
 };
 
 static int
@@ -139,6 +140,12 @@ home_close(struct home *h)
 	free(h);
 }
 
+long long
+home_ledger_repaired(const struct home *h)
+{
+	return h->ledger_repaired;
+}
+
 const char *
 home_dir(const struct home *h)
 {
@@ -167,9 +174,19 @@ home_ledger(struct home *h, struct ledger **out)
 
 	*out = NULL;
 	if (h->ledger == NULL) {
+		struct stat before, after;
 		snprintf(path, sizeof(path), "%s/%s", h->dir, HOME_LEDGER);
-		if ((r = ledger_open(path, 0, &h->ledger)) != 0)
+		/* A torn last line is a record a crash cut short: it was never
+		 * complete, so never acknowledged; cutting it loses nothing
+		 * (ledger.h). Everything before it is verified as usual. */
+		if (stat(path, &before) != 0)
+			before.st_size = 0;
+		if ((r = ledger_open(path, LEDGER_OPEN_REPAIR, &h->ledger)) !=
+		    0)
 			return r;
+		if (stat(path, &after) == 0 && after.st_size < before.st_size)
+			h->ledger_repaired =
+			    (long long)(before.st_size - after.st_size);
 	}
 	*out = h->ledger;
 	return 0;

@@ -35,9 +35,12 @@ void home_close(struct home *h);
 const char *home_dir(const struct home *h);
 const struct policy *home_policy(const struct home *h);
 const char *home_station_name(const struct home *h);
-/* The ledger, opened (and verified, and locked) on first use. */
+/* The ledger, opened (and verified, and locked) on first use. A torn last
+ * line left by a crash is cut (home_ledger_repaired tells how many
+ * bytes). */
 int home_ledger(struct home *h, struct ledger **out)
     __attribute__((warn_unused_result));
+long long home_ledger_repaired(const struct home *h);
 /* Write SUB/NAME (SUB one of "ca", "transcripts", "out", "spool", or ""
  * for the home itself) durably; never replaces an existing file. */
 int home_write_new(struct home *h, const char *sub, const char *name,

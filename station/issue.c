@@ -919,6 +919,105 @@ issue_export_state(struct issuer *is, unsigned long long seq,
 	return r;
 }
 
+/* A crash (or a failed fsync) after merge-<bid> was renamed into place but
+ * before the export was recorded leaves a complete bundle behind. Finish
+ * that export instead of refusing: the bundle must read back, carry this
+ * station's signature and answer this request bundle with the certificates
+ * the ledger issued. */
+static int
+issue_export_resume(struct issuer *is, struct request_set *rs,
+		    const struct bundle *b, const char *path, size_t *entries)
+{
+	struct bundle *old = NULL;
+	struct ledger *l = NULL;
+	X509_STORE *store = NULL;
+	STACK_OF(X509) *chain = NULL;
+	X509 *signer = NULL;
+	const unsigned char *cp;
+	const char *cpname;
+	cJSON *cpj = NULL, *rec = NULL;
+	long long seq = 0;
+	size_t cplen, i, k;
+	int r;
+
+	*entries = 0;
+	if ((r = bundle_read(path, &old)) != 0)
+		goto bad;
+	if (strcmp(bundle_kind(old), BUNDLE_KIND_MERGE) != 0 ||
+	    strcmp(bundle_request_bundle_id(old), bundle_id(b)) != 0) {
+		r = AIRLOCK_E_EXISTS;
+		goto bad;
+	}
+	if ((store = X509_STORE_new()) == NULL ||
+	    (chain = sk_X509_new_null()) == NULL ||
+	    !X509_STORE_add_cert(store, is->root) ||
+	    !sk_X509_push(chain, is->inter)) {
+		r = AIRLOCK_E_NOMEM;
+		goto out;
+	}
+	if ((r = bundle_verify_signature(old, store, chain, &signer)) != 0)
+		goto bad;
+	if (X509_cmp(signer, is->station) != 0) {
+		r = AIRLOCK_E_POLICY;
+		goto bad;
+	}
+	if ((r = home_ledger(is->h, &l)) != 0)
+		goto out;
+	for (i = 0; i < bundle_entry_count(old); i++) {
+		const cJSON *m = bundle_entry_meta(old, i);
+		const char *rid =
+		    cJSON_GetObjectItemCaseSensitive(m, "request_id")
+			->valuestring;
+		const char *serial =
+		    cJSON_GetObjectItemCaseSensitive(m, "serial")->valuestring;
+		for (k = 0; k < request_set_count(rs); k++) {
+			struct request *rq = request_set_get(rs, k);
+			if (rq->bundle == b && strcmp(rq->entry_id, rid) == 0)
+				break;
+		}
+		if (k == request_set_count(rs) ||
+		    ledger_find_issued(l, request_set_get(rs, k)->request_id,
+				       &rec) != 0 ||
+		    strcmp(cJSON_GetObjectItemCaseSensitive(rec, "serial")
+			       ->valuestring,
+			   serial) != 0) {
+			r = AIRLOCK_E_POLICY;
+			goto bad;
+		}
+		cJSON_Delete(rec);
+		rec = NULL;
+	}
+	if ((r = bundle_file_data(old, BUNDLE_ROLE_CHECKPOINT, 0, &cp, &cplen,
+				  &cpname)) != 0 ||
+	    (r = json_parse_strict(cp, cplen, 4, &cpj)) != 0 ||
+	    (r = json_get_int(cpj, "seq", "checkpoint.json", 1, (1LL << 53),
+			      &seq)) != 0)
+		goto bad;
+	if ((r = issue_export_state(is, (unsigned long long)seq,
+				    issue_crl_exported(is))) != 0 ||
+	    (r = request_spool_done(is->h, bundle_id(b))) != 0)
+		goto out;
+	*entries = bundle_entry_count(old);
+	r = 0;
+	goto out;
+bad:
+	err_detail_set("%s exists and is not a complete, signed export of "
+		       "request bundle %s from this station; move it away and "
+		       "export again",
+		       path, bundle_id(b));
+	r = AIRLOCK_E_EXISTS;
+out:
+	if (r == 0)
+		err_detail_clear();
+	cJSON_Delete(rec);
+	cJSON_Delete(cpj);
+	X509_free(signer);
+	sk_X509_free(chain);
+	X509_STORE_free(store);
+	bundle_free(old);
+	return r;
+}
+
 static int
 issue_export_one(struct issuer *is, struct request_set *rs,
 		 const struct bundle *b, const char *parent, size_t *entries)
@@ -936,6 +1035,25 @@ issue_export_one(struct issuer *is, struct request_set *rs,
 	int r;
 
 	*entries = 0;
+	/* the output directory first: no CHECKPOINT for a bundle that cannot
+	 * be written */
+	{
+		int pfd = -1;
+		size_t cleaned = 0;
+		if ((r = safefile_dir_open(parent, &pfd)) != 0)
+			return r;
+		r = safefile_clean_temps(pfd, &cleaned);
+		close(pfd);
+		if (r != 0)
+			return r;
+	}
+	if (b != NULL) {
+		char path[4200];
+		snprintf(path, sizeof(path), "%s/merge-%s", parent,
+			 bundle_id(b));
+		if (access(path, F_OK) == 0)
+			return issue_export_resume(is, rs, b, path, entries);
+	}
 	if ((r = bundle_writer_new(BUNDLE_KIND_MERGE,
 				   "airlock-station " AIRLOCK_VERSION, &w)) !=
 		0 ||
@@ -1096,6 +1214,17 @@ issuer_export(struct issuer *is, struct request_set *rs, const char *parent,
 	*entries = 0;
 	if (is->spriv == NULL)
 		return AIRLOCK_E_INTERNAL;
+	{
+		/* what an interrupted export left in the home */
+		int hfd = -1;
+		size_t cleaned = 0;
+		if ((r = safefile_dir_open(home_dir(is->h), &hfd)) != 0)
+			return r;
+		r = safefile_clean_temps(hfd, &cleaned);
+		close(hfd);
+		if (r != 0)
+			return r;
+	}
 	for (i = 0; i < request_set_bundle_count(rs); i++) {
 		if ((r = issue_export_one(is, rs, request_set_bundle(rs, i),
 					  parent, &e)) != 0)

@@ -1,4 +1,6 @@
-/* The issuance ledger: reader and writer of one line format (see ledger.h).
+/* The issuance ledger (see ledger.h): the file, its lock, the chain across
+ * lines, the indexes and the serial rules. One line's format, read and
+ * written, is lib/ledger_record.c's.
  *
  * Memory stays flat however long the ledger grows: records are never kept in
  * memory. Two indexes hold fixed-size entries only: serial (20 bytes, binary)
@@ -20,34 +22,10 @@
 #include <openssl/evp.h>
 
 #include "lib/err.h"
+#include "lib/ledger_record.h"
 
 #define LEDGER_READ_BUF	  (256 * 1024) /* > LEDGER_LINE_MAX + 1 */
-#define LEDGER_JSON_DEPTH 32
-#define LEDGER_FIELDS_MAX 64
 #define LEDGER_SERIAL_MAX 40 /* hex digits: RFC 5280 4.1.2.2, 20 octets */
-#define LEDGER_SEQ_MAX	  9007199254740992.0 /* 2^53: exact in a double */
-#define LEDGER_WHY	  256
-
-enum ledger_type {
-	LT_INTENT,
-	LT_ISSUED,
-	LT_ABORTED,
-	LT_INDOUBT,
-	LT_REVOKED,
-	LT_CRL,
-	LT_REJECTED,
-	LT_CHECKPOINT,
-	LT_CA_ROOT,
-	LT_CA_INTERMEDIATE,
-	LT_STATION_KEY,
-};
-
-static const char *const ledger_type_names[] = {
-    "INTENT",	   "ISSUED",   "ABORTED",    "INDOUBT", "REVOKED",
-    "CRL",	   "REJECTED", "CHECKPOINT", "CA_ROOT", "CA_INTERMEDIATE",
-    "STATION_KEY",
-};
-#define LEDGER_NTYPES (sizeof(ledger_type_names) / sizeof(ledger_type_names[0]))
 
 /* Serial states, in the order a serial goes through them. */
 enum serial_state {
@@ -79,8 +57,7 @@ struct ledger {
 	int broken;
 	char *path;
 	unsigned long long count;
-	unsigned char head[32];
-	char head_hex[65];
+	char head_hex[65]; /* SHA-256 of the last line */
 	time_t newest;
 	uint64_t end_off; /* end of the last full line */
 	time_t (*clock)(void);
@@ -95,12 +72,10 @@ struct ledger {
 /* What one parsed line tells the indexes. Strings are borrowed from the
  * parsed record. */
 struct rec_meta {
-	int type;
-	time_t t;
+	struct ledger_record_meta rm; /* header and hash of the line */
 	const char *serial;
 	const char *request_id;
 	uint8_t serial_v[20];
-	unsigned char digest[32];  /* of the line */
 	unsigned char req_dig[32]; /* of request_id, for ISSUED */
 };
 
@@ -119,19 +94,6 @@ ledger_clock_default(void)
 	return time(NULL);
 }
 
-static void
-hex_encode(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 0xf];
-	}
-	out[2 * n] = '\0';
-}
-
 static int
 hex_lower_val(char c)
 {
@@ -140,24 +102,6 @@ hex_lower_val(char c)
 	if (c >= 'a' && c <= 'f')
 		return c - 'a' + 10;
 	return -1;
-}
-
-/* Exactly 64 lowercase hex digits into 32 bytes. */
-static int
-hex_decode32(const char *s, unsigned char out[32])
-{
-	size_t i;
-	int hi, lo;
-
-	if (strlen(s) != 64)
-		return -1;
-	for (i = 0; i < 32; i++) {
-		if ((hi = hex_lower_val(s[2 * i])) < 0 ||
-		    (lo = hex_lower_val(s[2 * i + 1])) < 0)
-			return -1;
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
-	return 0;
 }
 
 /* Canonical serial: 1..40 lowercase hex digits, no leading zero but "0". */
@@ -189,126 +133,27 @@ sha256(const void *p, size_t n, unsigned char out[32])
 	return 0;
 }
 
-/* RFC 3339 UTC with seconds and 'Z', years 1970..9999. */
-static int
-time_format(time_t t, char out[21])
-{
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm) == NULL || tm.tm_year < 70 || tm.tm_year > 8099)
-		return -1;
-	if (strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) != 20)
-		return -1;
-	return 0;
-}
-
-static int
-digits_val(const char *s, size_t n)
-{
-	int v = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		v = v * 10 + (s[i] - '0');
-	return v;
-}
-
-static int
-time_parse(const char *s, time_t *t)
-{
-	static const char pat[] = "dddd-dd-ddTdd:dd:ddZ";
-	struct tm tm;
-	char back[21];
-	size_t i;
-
-	if (strlen(s) != 20)
-		return -1;
-	for (i = 0; i < 20; i++) {
-		if (pat[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != pat[i])
-			return -1;
-	}
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = digits_val(s, 4) - 1900;
-	tm.tm_mon = digits_val(s + 5, 2) - 1;
-	tm.tm_mday = digits_val(s + 8, 2);
-	tm.tm_hour = digits_val(s + 11, 2);
-	tm.tm_min = digits_val(s + 14, 2);
-	tm.tm_sec = digits_val(s + 17, 2);
-	*t = timegm(&tm);
-	/* timegm normalises Feb 30 or 24:00; the round trip refuses them. */
-	if (time_format(*t, back) != 0 || memcmp(back, s, 20) != 0)
-		return -1;
-	return 0;
-}
-
-/* Offset of the first byte that is not strict UTF-8 (RFC 3629: no overlong
- * forms, surrogates or code points above U+10FFFF), or N. */
-static size_t
-utf8_check(const unsigned char *s, size_t n)
-{
-	size_t i = 0, k, len;
-	uint32_t cp;
-
-	while (i < n) {
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if (s[i] >= 0xc2 && s[i] <= 0xdf) {
-			len = 2;
-			cp = s[i] & 0x1f;
-		} else if (s[i] >= 0xe0 && s[i] <= 0xef) {
-			len = 3;
-			cp = s[i] & 0x0f;
-		} else if (s[i] >= 0xf0 && s[i] <= 0xf4) {
-			len = 4;
-			cp = s[i] & 0x07;
-		} else
-			return i;
-		if (n - i < len)
-			return i;
-		for (k = 1; k < len; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return i;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			return i;
-		i += len;
-	}
-	return n;
-}
-
-static int
-json_depth_ok(const cJSON *item, int depth)
-{
-	const cJSON *c;
-
-	if (depth > LEDGER_JSON_DEPTH)
-		return 0;
-	for (c = item->child; c != NULL; c = c->next)
-		if (!json_depth_ok(c, depth + 1))
-			return 0;
-	return 1;
-}
-
-static int
-type_lookup(const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < LEDGER_NTYPES; i++)
-		if (strcmp(s, ledger_type_names[i]) == 0)
-			return (int)i;
-	return -1;
-}
-
 static int
 type_has_serial(int type)
 {
-	return type == LT_INTENT || type == LT_ISSUED || type == LT_ABORTED ||
-	       type == LT_INDOUBT;
+	return type == LEDGER_RECORD_INTENT || type == LEDGER_RECORD_ISSUED ||
+	       type == LEDGER_RECORD_ABORTED || type == LEDGER_RECORD_INDOUBT;
+}
+
+/* The state a serial is in after a record of TYPE (one that has one). */
+static uint8_t
+serial_state_after(int type)
+{
+	switch (type) {
+	case LEDGER_RECORD_INTENT:
+		return SERIAL_OPEN;
+	case LEDGER_RECORD_ISSUED:
+		return SERIAL_ISSUED;
+	case LEDGER_RECORD_ABORTED:
+		return SERIAL_ABORTED;
+	default:
+		return SERIAL_INDOUBT;
+	}
 }
 
 /* ---- indexes ---- */
@@ -412,7 +257,7 @@ record_reserve(struct ledger *l, const struct rec_meta *m)
 	size_t ns, i, slot;
 	int r, found;
 
-	if (m->type == LT_INTENT) {
+	if (m->rm.type == LEDGER_RECORD_INTENT) {
 		if ((r = array_reserve((void **)&l->ser, l->nser, &l->capser,
 				       sizeof(*l->ser))) != 0)
 			return r;
@@ -429,7 +274,7 @@ record_reserve(struct ledger *l, const struct rec_meta *m)
 			}
 		}
 	}
-	if (m->type == LT_ISSUED) {
+	if (m->rm.type == LEDGER_RECORD_ISSUED) {
 		if ((r = array_reserve((void **)&l->req, l->nreq, &l->capreq,
 				       sizeof(*l->req))) != 0)
 			return r;
@@ -458,10 +303,10 @@ record_rules(const struct ledger *l, const struct rec_meta *m, char *why,
 	size_t slot;
 	int found;
 
-	if (!type_has_serial(m->type))
+	if (!type_has_serial(m->rm.type))
 		return 0;
 	slot = ser_slot(l, m->serial_v, &found);
-	if (m->type == LT_INTENT) {
+	if (m->rm.type == LEDGER_RECORD_INTENT) {
 		if (!found)
 			return 0;
 		snprintf(why, whylen,
@@ -472,18 +317,18 @@ record_rules(const struct ledger *l, const struct rec_meta *m, char *why,
 	}
 	if (!found) {
 		snprintf(why, whylen, "%s for serial %s without a prior INTENT",
-			 ledger_type_names[m->type], m->serial);
+			 ledger_record_type_name(m->rm.type), m->serial);
 		return AIRLOCK_E_REFUSED;
 	}
 	e = &l->ser[l->sert.slots[slot] - 1];
 	if (e->state == SERIAL_OPEN)
 		return 0;
 	snprintf(why, whylen, "%s for serial %s, which is already closed by %s",
-		 ledger_type_names[m->type], m->serial,
+		 ledger_record_type_name(m->rm.type), m->serial,
 		 e->state == SERIAL_ISSUED    ? "ISSUED"
 		 : e->state == SERIAL_ABORTED ? "ABORTED"
 					      : "INDOUBT");
-	return m->type == LT_ISSUED && e->state == SERIAL_ISSUED
+	return m->rm.type == LEDGER_RECORD_ISSUED && e->state == SERIAL_ISSUED
 		   ? AIRLOCK_E_EXISTS
 		   : AIRLOCK_E_REFUSED;
 }
@@ -500,12 +345,11 @@ record_commit(struct ledger *l, const struct rec_meta *m, uint64_t off,
 	int found;
 
 	l->count++;
-	memcpy(l->head, m->digest, 32);
-	hex_encode(l->head, 32, l->head_hex);
-	if (m->t > l->newest)
-		l->newest = m->t;
+	memcpy(l->head_hex, m->rm.hash, sizeof(l->head_hex));
+	if (m->rm.time > l->newest)
+		l->newest = m->rm.time;
 	l->end_off = off + len + 1;
-	if (type_has_serial(m->type)) {
+	if (type_has_serial(m->rm.type)) {
 		slot = ser_slot(l, m->serial_v, &found);
 		if (!found) {
 			e = &l->ser[l->nser];
@@ -515,12 +359,9 @@ record_commit(struct ledger *l, const struct rec_meta *m, uint64_t off,
 			l->sert.slots[slot] = (uint32_t)++l->nser;
 		}
 		e = &l->ser[l->sert.slots[slot] - 1];
-		e->state = m->type == LT_INTENT	   ? SERIAL_OPEN
-			   : m->type == LT_ISSUED  ? SERIAL_ISSUED
-			   : m->type == LT_ABORTED ? SERIAL_ABORTED
-						   : SERIAL_INDOUBT;
+		e->state = serial_state_after(m->rm.type);
 	}
-	if (m->type == LT_ISSUED) {
+	if (m->rm.type == LEDGER_RECORD_ISSUED) {
 		slot = req_slot(l, m->req_dig, &found);
 		if (!found) {
 			q = &l->req[l->nreq];
@@ -533,195 +374,65 @@ record_commit(struct ledger *l, const struct rec_meta *m, uint64_t off,
 
 /* ---- one line ---- */
 
-/* Header member I must be NAME of cJSON type TYPE. */
+/* What the serial rules need from record M's fields: INTENT, ISSUED,
+ * ABORTED and INDOUBT carry a canonical "serial"; INTENT and ISSUED a
+ * non-empty "request_id". */
 static int
-header_ok(const cJSON *c, const char *name, int type)
+serial_fields_check(const cJSON *rec, struct rec_meta *m, char *why,
+		    size_t whylen)
 {
-	return c != NULL && c->string != NULL && strcmp(c->string, name) == 0 &&
-	       (c->type & 0xff) == type;
-}
+	const cJSON *c;
+	int type = m->rm.type;
 
-static int
-fields_check(struct rec_meta *m, const cJSON *first, char *why, size_t whylen)
-{
-	static const char *const reserved[] = {"seq", "prev", "time", "type"};
-	const cJSON *c, *d;
-	size_t n = 0, i;
-
-	for (c = first; c != NULL; c = c->next) {
-		if (++n > LEDGER_FIELDS_MAX) {
-			snprintf(why, whylen, "more than %d fields",
-				 LEDGER_FIELDS_MAX);
-			return -1;
-		}
-		if (c->string == NULL) {
-			snprintf(why, whylen, "field without a key");
-			return -1;
-		}
-		for (i = 0; i < 4; i++) {
-			if (strcmp(c->string, reserved[i]) == 0) {
-				snprintf(why, whylen, "reserved key \"%s\"",
-					 reserved[i]);
-				return -1;
-			}
-		}
-		for (d = first; d != c; d = d->next) {
-			if (strcmp(c->string, d->string) == 0) {
-				snprintf(why, whylen, "duplicate key \"%.64s\"",
-					 c->string);
-				return -1;
-			}
-		}
-		if (strcmp(c->string, "serial") == 0 && cJSON_IsString(c))
-			m->serial = c->valuestring;
-		if (strcmp(c->string, "request_id") == 0 && cJSON_IsString(c))
-			m->request_id = c->valuestring;
-	}
-	if (type_has_serial(m->type) &&
+	c = cJSON_GetObjectItemCaseSensitive(rec, "serial");
+	if (cJSON_IsString(c))
+		m->serial = c->valuestring;
+	c = cJSON_GetObjectItemCaseSensitive(rec, "request_id");
+	if (cJSON_IsString(c))
+		m->request_id = c->valuestring;
+	if (type_has_serial(type) &&
 	    (m->serial == NULL || serial_to_bin(m->serial, m->serial_v) != 0)) {
 		snprintf(why, whylen,
 			 "%s needs \"serial\" as lowercase hex without leading "
 			 "zeros, at most %d digits",
-			 ledger_type_names[m->type], LEDGER_SERIAL_MAX);
-		return -1;
+			 ledger_record_type_name(type), LEDGER_SERIAL_MAX);
+		return AIRLOCK_E_FORMAT;
 	}
-	if ((m->type == LT_INTENT || m->type == LT_ISSUED) &&
+	if ((type == LEDGER_RECORD_INTENT || type == LEDGER_RECORD_ISSUED) &&
 	    (m->request_id == NULL || m->request_id[0] == '\0')) {
 		snprintf(why, whylen, "%s needs a non-empty \"request_id\"",
-			 ledger_type_names[m->type]);
-		return -1;
+			 ledger_record_type_name(type));
+		return AIRLOCK_E_FORMAT;
 	}
 	return 0;
 }
 
 /* Parse and check one line (without its newline) as record WANT_SEQ whose
- * predecessor hashes to PREV. On success *OUT is the record and M describes
- * it; otherwise WHY says what is wrong. */
+ * predecessor hashes to PREV_HEX: the line format (lib/ledger_record.h),
+ * then the fields the serial rules read. On success *OUT is the record and
+ * M describes it; otherwise WHY says what is wrong. */
 static int
 record_parse(const char *line, size_t len, unsigned long long want_seq,
-	     const unsigned char prev[32], cJSON **out, struct rec_meta *m,
-	     char *why, size_t whylen)
+	     const char *prev_hex, cJSON **out, struct rec_meta *m, char *why,
+	     size_t whylen)
 {
-	cJSON *root = NULL;
-	const cJSON *c;
-	const char *end = NULL;
-	char *canon = NULL;
-	unsigned char p[32];
-	size_t i, bad;
-	double d;
-	int r = AIRLOCK_E_FORMAT;
+	cJSON *rec = NULL;
+	int r = AIRLOCK_E_INTERNAL;
 
 	*out = NULL;
 	memset(m, 0, sizeof(*m));
-	why[0] = '\0';
-	if (len == 0) {
-		snprintf(why, whylen, "empty line");
+	if ((r = ledger_record_parse(line, len, want_seq, prev_hex, &rec,
+				     &m->rm, why, whylen)) != 0 ||
+	    (r = serial_fields_check(rec, m, why, whylen)) != 0)
 		goto out;
-	}
-	if (len > LEDGER_LINE_MAX) {
-		snprintf(why, whylen, "%zu bytes, more than %d", len,
-			 LEDGER_LINE_MAX);
-		r = AIRLOCK_E_TOO_LARGE;
-		goto out;
-	}
-	for (i = 0; i < len; i++) {
-		if ((unsigned char)line[i] < 0x20) {
-			snprintf(why, whylen,
-				 "control byte 0x%02x at column %zu",
-				 (unsigned char)line[i], i + 1);
-			goto out;
-		}
-	}
-	if ((bad = utf8_check((const unsigned char *)line, len)) != len) {
-		snprintf(why, whylen, "invalid UTF-8 at column %zu", bad + 1);
-		goto out;
-	}
-	root = cJSON_ParseWithLengthOpts(line, len, &end, 0);
-	if (root == NULL || !cJSON_IsObject(root)) {
-		snprintf(why, whylen, "not a JSON object");
-		goto out;
-	}
-	if (end != line + len) {
-		snprintf(why, whylen, "trailing data after the JSON object");
-		goto out;
-	}
-	if (!json_depth_ok(root, 0)) {
-		snprintf(why, whylen, "JSON nested deeper than %d",
-			 LEDGER_JSON_DEPTH);
-		goto out;
-	}
-	c = root->child;
-	if (!header_ok(c, "seq", cJSON_Number) ||
-	    !header_ok(c->next, "prev", cJSON_String) ||
-	    !header_ok(c->next->next, "time", cJSON_String) ||
-	    !header_ok(c->next->next->next, "type", cJSON_String)) {
-		snprintf(why, whylen,
-			 "does not begin with \"seq\" (number), \"prev\", "
-			 "\"time\" and \"type\" (strings) in that order");
-		goto out;
-	}
-	d = c->valuedouble;
-	if (!(d >= 1 && d < LEDGER_SEQ_MAX) ||
-	    (double)(unsigned long long)d != d) {
-		snprintf(why, whylen, "seq is not a positive integer");
-		goto out;
-	}
-	if ((unsigned long long)d != want_seq) {
-		snprintf(why, whylen,
-			 "seq %llu where %llu was expected (a record is "
-			 "missing, repeated or out of order)",
-			 (unsigned long long)d, want_seq);
-		goto out;
-	}
-	c = c->next;
-	if (hex_decode32(c->valuestring, p) != 0) {
-		snprintf(why, whylen, "prev is not 64 lowercase hex digits");
-		goto out;
-	}
-	if (CRYPTO_memcmp(p, prev, 32) != 0) {
-		snprintf(why, whylen,
-			 "prev does not match the SHA-256 of the line before "
-			 "(that line was changed, or a line is missing)");
-		goto out;
-	}
-	c = c->next;
-	if (time_parse(c->valuestring, &m->t) != 0) {
-		snprintf(why, whylen,
-			 "time is not RFC 3339 UTC (YYYY-MM-DDTHH:MM:SSZ)");
-		goto out;
-	}
-	c = c->next;
-	if ((m->type = type_lookup(c->valuestring)) < 0) {
-		snprintf(why, whylen, "unknown record type \"%.32s\"",
-			 c->valuestring);
-		goto out;
-	}
-	if (fields_check(m, c->next, why, whylen) != 0)
-		goto out;
-	/* The byte-exact round trip: spaces, key order, escapes and number
-	 * spellings that still parse are all refused here. */
-	if ((canon = cJSON_PrintUnformatted(root)) == NULL) {
-		r = AIRLOCK_E_NOMEM;
-		goto out;
-	}
-	if (strlen(canon) != len || memcmp(canon, line, len) != 0) {
-		snprintf(why, whylen,
-			 "not in canonical form (whitespace, key order, "
-			 "escapes or number spelling differ from what the "
-			 "ledger writes)");
-		goto out;
-	}
-	if ((r = sha256(line, len, m->digest)) != 0)
-		goto out;
-	if (m->type == LT_ISSUED &&
+	if (m->rm.type == LEDGER_RECORD_ISSUED &&
 	    (r = sha256(m->request_id, strlen(m->request_id), m->req_dig)) != 0)
 		goto out;
-	*out = root;
-	root = NULL;
+	*out = rec;
+	rec = NULL;
 	r = 0;
 out:
-	cJSON_Delete(root);
-	cJSON_free(canon);
+	cJSON_Delete(rec);
 	return r;
 }
 
@@ -823,7 +534,7 @@ ledger_load(struct ledger *l, int repair)
 	struct rec_meta m;
 	cJSON *rec = NULL;
 	const char *line;
-	char why[LEDGER_WHY];
+	char why[LEDGER_RECORD_WHY];
 	uint64_t off = 0;
 	size_t len, torn = 0;
 	int r;
@@ -841,7 +552,7 @@ ledger_load(struct ledger *l, int repair)
 		}
 		if (line == NULL)
 			break;
-		r = record_parse(line, len, l->count + 1, l->head, &rec, &m,
+		r = record_parse(line, len, l->count + 1, l->head_hex, &rec, &m,
 				 why, sizeof(why));
 		if (r == 0 && (r = record_rules(l, &m, why, sizeof(why))) != 0)
 			r = AIRLOCK_E_FORMAT;
@@ -912,7 +623,7 @@ ledger_new(const char *path, struct ledger **out)
 		return AIRLOCK_E_NOMEM;
 	l->fd = -1;
 	l->clock = ledger_clock_default;
-	hex_encode(l->head, 32, l->head_hex);
+	memcpy(l->head_hex, LEDGER_RECORD_PREV_FIRST, sizeof(l->head_hex));
 	l->sert.nslots = l->reqt.nslots = 1024;
 	if ((l->path = strdup(path)) == NULL ||
 	    (l->sert.slots = calloc(1024, sizeof(uint32_t))) == NULL ||
@@ -1107,60 +818,20 @@ write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* The line for the next record, built by cJSON the way record_parse checks
- * it: {"seq","prev","time","type", then FIELDS in order}. */
-static int
-line_build(const struct ledger *l, int type, const char *when,
-	   const cJSON *fields, char **out)
-{
-	cJSON *root = NULL, *dup;
-	const cJSON *f;
-	int r = AIRLOCK_E_NOMEM;
-
-	*out = NULL;
-	if ((root = cJSON_CreateObject()) == NULL ||
-	    cJSON_AddNumberToObject(root, "seq", (double)(l->count + 1)) ==
-		NULL ||
-	    cJSON_AddStringToObject(root, "prev", l->head_hex) == NULL ||
-	    cJSON_AddStringToObject(root, "time", when) == NULL ||
-	    cJSON_AddStringToObject(root, "type", ledger_type_names[type]) ==
-		NULL)
-		goto out;
-	cJSON_ArrayForEach (f, fields) {
-		if (f->string == NULL) {
-			err_detail_set("ledger append: a field has no key");
-			r = AIRLOCK_E_INVALID_ARG;
-			goto out;
-		}
-		if ((dup = cJSON_Duplicate(f, 1)) == NULL)
-			goto out;
-		if (!cJSON_AddItemToObject(root, f->string, dup)) {
-			cJSON_Delete(dup);
-			goto out;
-		}
-	}
-	if ((*out = cJSON_PrintUnformatted(root)) == NULL)
-		goto out;
-	r = 0;
-out:
-	cJSON_Delete(root);
-	return r;
-}
-
 static int
 clock_check(const struct ledger *l, char when[21])
 {
 	char newest[21] = "?";
 	time_t now = l->clock();
 
-	if (time_format(now, when) != 0) {
+	if (ledger_record_time_format(now, when) != 0) {
 		err_detail_set("the system clock (%lld) is outside 1970..9999; "
 			       "fix the clock before signing",
 			       (long long)now);
 		return AIRLOCK_E_REFUSED;
 	}
 	if (now < l->newest) {
-		if (time_format(l->newest, newest) != 0)
+		if (ledger_record_time_format(l->newest, newest) != 0)
 			newest[0] = '?', newest[1] = '\0';
 		err_detail_set("the system clock reads %s, earlier than the "
 			       "newest ledger record (%s): fix the clock "
@@ -1177,7 +848,7 @@ ledger_append(struct ledger *l, const char *type, const cJSON *fields,
 {
 	struct rec_meta m;
 	cJSON *rec = NULL;
-	char *line = NULL, *grown, when[21], why[LEDGER_WHY];
+	char *line = NULL, *grown, when[21], why[LEDGER_RECORD_WHY];
 	size_t len;
 	int r = AIRLOCK_E_INTERNAL, t;
 
@@ -1188,15 +859,19 @@ ledger_append(struct ledger *l, const char *type, const cJSON *fields,
 		return AIRLOCK_E_INVALID_ARG;
 	if (l->broken)
 		return broken_err(l);
-	if ((t = type_lookup(type)) < 0) {
+	if (ledger_record_type_lookup(type, &t) != 0) {
 		err_detail_set("ledger append: unknown record type \"%.32s\"",
 			       type);
 		return AIRLOCK_E_INVALID_ARG;
 	}
 	if ((r = clock_check(l, when)) != 0)
 		return r;
-	if ((r = line_build(l, t, when, fields, &line)) != 0)
+	if ((r = ledger_record_format(l->count + 1, l->head_hex, when, t,
+				      fields, &line, why, sizeof(why))) != 0) {
+		if (why[0] != '\0')
+			err_detail_set("ledger append: %s", why);
 		goto out;
+	}
 	len = strlen(line);
 	if (len > LEDGER_LINE_MAX) {
 		err_detail_set("ledger append: %s record is %zu bytes, more "
@@ -1207,7 +882,7 @@ ledger_append(struct ledger *l, const char *type, const cJSON *fields,
 	}
 	/* Check the line exactly as a later open will, so that the ledger
 	 * never holds a line it would refuse to read. */
-	r = record_parse(line, len, l->count + 1, l->head, &rec, &m, why,
+	r = record_parse(line, len, l->count + 1, l->head_hex, &rec, &m, why,
 			 sizeof(why));
 	if (r == AIRLOCK_E_FORMAT)
 		r = AIRLOCK_E_INVALID_ARG;
@@ -1227,9 +902,15 @@ ledger_append(struct ledger *l, const char *type, const cJSON *fields,
 	line = grown;
 	line[len] = '\n';
 	if (write_all(l->fd, line, len + 1) != 0) {
+		int e = errno;
+		/* Take back what part of the record reached the file (ENOSPC
+		 * halfway through a line): the ledger stays whole on disk.
+		 * The handle is unusable all the same. */
+		if (ftruncate(l->fd, (off_t)l->end_off) == 0)
+			(void)fsync(l->fd);
 		err_detail_set("ledger %s: writing record %llu: %s; this "
 			       "handle is now unusable",
-			       l->path, l->count + 1, strerror(errno));
+			       l->path, l->count + 1, strerror(e));
 		l->broken = 1;
 		r = AIRLOCK_E_IO;
 		goto out;
@@ -1334,12 +1015,12 @@ record_read_at(struct ledger *l, uint64_t off, int type, const char *key,
 	t = cJSON_GetObjectItemCaseSensitive(rec, "type");
 	v = cJSON_GetObjectItemCaseSensitive(rec, key);
 	if (!cJSON_IsString(t) ||
-	    strcmp(t->valuestring, ledger_type_names[type]) != 0 ||
+	    strcmp(t->valuestring, ledger_record_type_name(type)) != 0 ||
 	    !cJSON_IsString(v) || strcmp(v->valuestring, value) != 0) {
 		err_detail_set("ledger %s changed while open: the record at "
 			       "offset %llu is not the %s it was",
 			       l->path, (unsigned long long)off,
-			       ledger_type_names[type]);
+			       ledger_record_type_name(type));
 		goto out;
 	}
 	*out = rec;
@@ -1370,7 +1051,8 @@ ledger_find_issued(struct ledger *l, const char *request_id, cJSON **record_out)
 	if (!found)
 		return AIRLOCK_E_NOT_FOUND;
 	return record_read_at(l, l->req[l->reqt.slots[slot] - 1].issued_off,
-			      LT_ISSUED, "request_id", request_id, record_out);
+			      LEDGER_RECORD_ISSUED, "request_id", request_id,
+			      record_out);
 }
 
 int
@@ -1392,8 +1074,9 @@ ledger_recover(struct ledger *l, size_t *n)
 	for (i = 0; i < l->nser; i++) {
 		if (l->ser[i].state != SERIAL_OPEN)
 			continue;
-		if ((r = record_read_at(l, l->ser[i].intent_off, LT_INTENT,
-					"type", "INTENT", &intent)) != 0)
+		if ((r = record_read_at(l, l->ser[i].intent_off,
+					LEDGER_RECORD_INTENT, "type", "INTENT",
+					&intent)) != 0)
 			goto out;
 		ser = cJSON_GetObjectItemCaseSensitive(intent, "serial");
 		req = cJSON_GetObjectItemCaseSensitive(intent, "request_id");
@@ -1437,8 +1120,8 @@ ledger_foreach(struct ledger *l, int (*cb)(void *arg, const cJSON *rec),
 	struct rec_meta m;
 	cJSON *rec = NULL;
 	const char *line;
-	char why[LEDGER_WHY];
-	unsigned char prev[32];
+	char why[LEDGER_RECORD_WHY];
+	char prev[65] = LEDGER_RECORD_PREV_FIRST;
 	unsigned long long seq = 0;
 	uint64_t off;
 	size_t len, torn;
@@ -1450,7 +1133,6 @@ ledger_foreach(struct ledger *l, int (*cb)(void *arg, const cJSON *rec),
 		return broken_err(l);
 	if ((r = reader_init(&rd, l->fd, l->end_off)) != 0)
 		return r;
-	memset(prev, 0, sizeof(prev));
 	for (;;) {
 		if ((r = reader_next(&rd, &line, &len, &off, &torn)) != 0)
 			goto out;
@@ -1466,14 +1148,14 @@ ledger_foreach(struct ledger *l, int (*cb)(void *arg, const cJSON *rec),
 			goto out;
 		}
 		seq++;
-		memcpy(prev, m.digest, 32);
+		memcpy(prev, m.rm.hash, sizeof(prev));
 		if ((r = cb(arg, rec)) != 0)
 			goto out;
 		cJSON_Delete(rec);
 		rec = NULL;
 	}
 	if (torn != 0 || seq != l->count ||
-	    CRYPTO_memcmp(prev, l->head, 32) != 0) {
+	    CRYPTO_memcmp(prev, l->head_hex, 64) != 0) {
 		err_detail_set("ledger %s changed while open: %llu records "
 			       "where %llu were",
 			       l->path, seq, l->count);

@@ -12,7 +12,8 @@
  * without its newline (64 zeros for seq 1). A reader re-serialises every
  * line it parses and compares bytes, so a line that still parses after an
  * edit (spaces, reordered keys, escapes, number spelling) is refused; keys
- * are never duplicated.
+ * are never duplicated. The line format itself, read and written, is
+ * lib/ledger_record.h's (airlock-kv's replica reads the same lines).
  *
  * What the ledger itself enforces, and nothing more: the chain, the known
  * record types, a line cap of LEDGER_LINE_MAX bytes, JSON depth, and the
@@ -29,11 +30,13 @@
 
 #include <cjson/cJSON.h>
 
+#include "lib/ledger_record.h"
+
 #define LEDGER_OPEN_CREATE 1 /* create the file if it is missing */
 #define LEDGER_OPEN_REPAIR 2 /* truncate a torn last line */
 
 /* Longest line, newline not counted. A certificate in base64 fits. */
-#define LEDGER_LINE_MAX 65536
+#define LEDGER_LINE_MAX LEDGER_RECORD_LINE_MAX
 
 struct ledger;
 

@@ -40,7 +40,7 @@ static const struct {
     {"doctor", cmd_doctor,
      "preflight: air gap, rules, pcscd, tokens, clock, home"},
     {"ledger", cmd_ledger,
-     "the issuance ledger: verify, list, show, export-index, restore"},
+     "the issuance ledger: verify, list, show, export-index, restore, repair"},
     {"token", cmd_token,
      "tokens and readers: list, info, keygen, selftest, readers, wait"},
 };

@@ -37,10 +37,10 @@ request_import(struct home *h, const char *dir, char **id_out,
 	       size_t *entries_out)
 {
 	struct bundle *b = NULL;
-	char spool[4096], tmp[SAFEFILE_TEMPNAME_SIZE], tmppath[4200];
+	char spool[4096], tmp[SAFEFILE_TEMPNAME_SIZE] = "", tmppath[4200];
 	const unsigned char *data;
 	const cJSON *meta;
-	size_t len, i;
+	size_t len, i, cleaned = 0;
 	int sfd = -1, tfd = -1, r = AIRLOCK_E_INTERNAL;
 
 	*id_out = NULL;
@@ -59,7 +59,20 @@ request_import(struct home *h, const char *dir, char **id_out,
 		r = AIRLOCK_E_EXISTS;
 		goto out;
 	}
+	{
+		char done[64];
+		snprintf(done, sizeof(done), ".done-%s", bundle_id(b));
+		if (home_exists(h, "spool", done)) {
+			err_detail_set("request bundle %s was answered "
+				       "already (its merge bundle is "
+				       "merge-%s); nothing to do",
+				       bundle_id(b), bundle_id(b));
+			r = AIRLOCK_E_EXISTS;
+			goto out;
+		}
+	}
 	if ((r = safefile_dir_open(spool, &sfd)) != 0 ||
+	    (r = safefile_clean_temps(sfd, &cleaned)) != 0 ||
 	    (r = safefile_tempname_make(bundle_id(b), tmp, sizeof(tmp))) != 0)
 		goto out;
 	if (mkdirat(sfd, tmp, 0700) != 0) {
@@ -464,13 +477,23 @@ int
 request_spool_done(struct home *h, const char *bundle_id)
 {
 	char spool[4096], done[128];
-	int fd = -1, r;
+	int fd = -1, r = AIRLOCK_E_INTERNAL, i;
 
 	snprintf(spool, sizeof(spool), "%s/spool", home_dir(h));
-	snprintf(done, sizeof(done), ".done-%s", bundle_id);
 	if ((r = safefile_dir_open(spool, &fd)) != 0)
 		return r;
-	if ((r = safefile_rename(fd, bundle_id, done, 0)) == 0)
+	/* an earlier answer to the same bundle keeps its name */
+	for (i = 0; i < 10; i++) {
+		if (i == 0)
+			snprintf(done, sizeof(done), ".done-%s", bundle_id);
+		else
+			snprintf(done, sizeof(done), ".done-%s.%d", bundle_id,
+				 i);
+		if ((r = safefile_rename(fd, bundle_id, done, 0)) !=
+		    AIRLOCK_E_EXISTS)
+			break;
+	}
+	if (r == 0)
 		r = safefile_fsync_dir(fd);
 	close(fd);
 	return r;

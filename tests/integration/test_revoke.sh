@@ -91,7 +91,7 @@ n2=$(openssl crl -in "$TMP/crl2.pem" -noout -crlnumber | cut -d= -f2)
 # airlock-kv publish, then the three consumers
 mkdir -p "$TMP/pub"
 expect_ok "airlock-kv publish writes the CRL where a web server serves it" \
-	"$KV" publish "$RB" --to "$TMP/pub" --trust "$H/ca/root.pem"
+	"$KV" publish "$RB" --to "$TMP/pub" --trust "$H/ca/root.pem" --state "$TMP/kvstate"
 ls "$TMP/pub" | diag
 PUBCRL=$(ls "$TMP"/pub/*.crl 2>/dev/null | head -1)
 [ -n "$PUBCRL" ] && ok "published CRL: $(basename "$PUBCRL")" || not_ok "publish wrote no .crl"
