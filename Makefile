@@ -58,7 +58,7 @@ TEST_PRELOADS := $(BUILD)/tests/iofault/iofault.so
 BINS := $(BUILD)/airlock-station $(BUILD)/airlock-kv
 
 .PHONY: all check check-run deps sanitize format lint install clean test-bins \
-        demo
+        demo fuzz bench
 .DELETE_ON_ERROR:
 
 all: $(BINS)
@@ -100,7 +100,14 @@ check: deps
 	@$(MAKE) --no-print-directory check-run
 
 check-run: test-bins
-	@BUILD=$(BUILD) tests/run
+	@BUILD=$(BUILD) CC="$(CC)" OPT="$(OPT)" SAN="$(SAN)" tests/run
+
+# libFuzzer + ASan + UBSan (clang): every harness for FUZZ_SECONDS, two at a
+# time; the corpora in tests/fuzz/corpus are replayed by `make check`.
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	@BUILD=$(BUILD) tests/fuzz/build.sh fuzz
+	@BUILD=$(BUILD) tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 deps:
 	@build-aux/deps.sh

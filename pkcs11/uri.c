@@ -300,6 +300,14 @@ uri_parse(const char *s, struct p11_uri **out)
 					(size_t)(q + 1 - s), URI_QUERY)) != 0)
 			goto out;
 	}
+	{
+		/* refuse what could not be printed back within the limit
+		 * (percent-encoding can triple a value) */
+		char *f = NULL;
+		if ((r = uri_format(uri, &f)) != 0)
+			goto out;
+		free(f);
+	}
 	*out = uri;
 	uri = NULL;
 	r = 0;
@@ -444,6 +452,14 @@ uri_format(const struct p11_uri *uri, char **out)
 				       strcmp(uri_attrs[i].name, "id") == 0)) !=
 		    0)
 			goto out;
+	}
+	/* never print what uri_parse would refuse to read back */
+	if (o.len > URI_MAX_LEN) {
+		err_detail_set("the URI would be %zu bytes, over the %d that "
+			       "airlock reads back",
+			       o.len, URI_MAX_LEN);
+		r = AIRLOCK_E_TOO_LARGE;
+		goto out;
 	}
 	*out = o.buf;
 	o.buf = NULL;

@@ -108,35 +108,138 @@ policy_free(struct policy *p)
 }
 
 /* Split a comma-separated list into trimmed, non-empty strings. */
+static void
+profile_list_free(char **out, size_t *n)
+{
+	size_t i;
+
+	for (i = 0; i < *n; i++) {
+		free(out[i]);
+		out[i] = NULL;
+	}
+	*n = 0;
+}
+
+/* Split a comma-separated list into trimmed, non-empty items of printable
+ * ASCII (a reviewed file must not hide anything in a value). On error
+ * nothing is left allocated. */
 static int
 profile_list(const char *v, const char *what, char **out, size_t max, size_t *n)
 {
 	const char *s = v, *e;
-	size_t len;
+	size_t len, i;
+	int r = AIRLOCK_E_FORMAT;
 
 	*n = 0;
 	if (v == NULL)
 		return 0;
+	for (i = 0; v[i] != '\0'; i++)
+		if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] >= 0x7f) {
+			err_detail_set("%s: byte 0x%02x in the value: only "
+				       "printable ASCII",
+				       what, (unsigned char)v[i]);
+			return AIRLOCK_E_FORMAT;
+		}
 	while (*s != '\0') {
-		while (*s == ' ' || *s == '\t' || *s == ',')
+		while (*s == ' ')
 			s++;
 		if (*s == '\0')
 			break;
+		if (*s == ',') {
+			err_detail_set("%s: an empty item", what);
+			goto bad;
+		}
 		e = s;
 		while (*e != '\0' && *e != ',')
 			e++;
 		len = (size_t)(e - s);
-		while (len > 0 && isspace((unsigned char)s[len - 1]))
+		while (len > 0 && s[len - 1] == ' ')
 			len--;
 		if (*n == max) {
 			err_detail_set("%s: more than %zu items", what, max);
-			return AIRLOCK_E_FORMAT;
+			goto bad;
 		}
-		if ((out[(*n)++] = strndup(s, len)) == NULL)
-			return AIRLOCK_E_NOMEM;
-		s = e;
+		if ((out[*n] = strndup(s, len)) == NULL) {
+			r = AIRLOCK_E_NOMEM;
+			goto bad;
+		}
+		(*n)++;
+		s = *e == ',' ? e + 1 : e;
+		if (*e == ',' && *s == '\0') {
+			err_detail_set("%s: an empty item after the last ','",
+				       what);
+			goto bad;
+		}
 	}
 	return 0;
+bad:
+	profile_list_free(out, n);
+	return r;
+}
+
+/* A DNS name or suffix as a profile may name it: LDH labels, a leading "."
+ * on suffixes, "*." only in front of an exact name. */
+static int
+profile_dns_ok(const char *d, int suffix, int wildcard)
+{
+	size_t n = strlen(d), i, label = 0;
+
+	if (suffix && d[0] == '.')
+		d++, n--;
+	if (wildcard && strncmp(d, "*.", 2) == 0)
+		d += 2, n -= 2;
+	if (n == 0 || n > 253 || d[0] == '.' || d[n - 1] == '.')
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (d[i] == '.') {
+			if (label == 0 || d[i - 1] == '-')
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!(isalnum((unsigned char)d[i]) || d[i] == '-') ||
+		    (label == 0 && d[i] == '-') || ++label > 63)
+			return 0;
+	}
+	return d[n - 1] != '-';
+}
+
+static int
+profile_check_names(char *const *v, size_t n, const char *what, int suffix,
+		    int wildcard)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!profile_dns_ok(v[i], suffix, wildcard)) {
+			err_detail_set(
+			    "%s: '%.80s' is not a DNS name (letters, "
+			    "digits, '-' and '.' labels)",
+			    what, v[i]);
+			return AIRLOCK_E_FORMAT;
+		}
+	return 0;
+}
+
+/* http(s) URLs only, without characters that would change the meaning of
+ * the extension text they go into. */
+static int
+profile_url_ok(const char *u, const char *what)
+{
+	size_t i, n = strlen(u);
+
+	if ((strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) ||
+	    n > 512)
+		goto bad;
+	for (i = 0; i < n; i++)
+		if (u[i] <= ' ' || u[i] >= 0x7f || strchr(",;\"'<>\\", u[i]))
+			goto bad;
+	return 0;
+bad:
+	err_detail_set("%s: '%.80s' must be an http:// or https:// URL without "
+		       "spaces, commas, semicolons or quotes",
+		       what, u);
+	return AIRLOCK_E_FORMAT;
 }
 
 static int
@@ -309,6 +412,13 @@ profile_load_one(struct config *c, const char *sec, struct profile *pr)
 			      WHAT("permitted_dns"), pr->permitted_dns,
 			      PROFILE_MAX_LIST, &pr->npermitted_dns)) != 0)
 		return r;
+	if ((r = profile_check_names(pr->dns_names, pr->ndns_names,
+				     WHAT("dns_names"), 0, 1)) != 0 ||
+	    (r = profile_check_names(pr->dns_suffixes, pr->ndns_suffixes,
+				     WHAT("dns_suffixes"), 1, 0)) != 0 ||
+	    (r = profile_check_names(pr->permitted_dns, pr->npermitted_dns,
+				     WHAT("permitted_dns"), 1, 0)) != 0)
+		return r;
 	if ((v = config_get(c, sec, "allow_wildcards")) != NULL) {
 		if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0) {
 			err_detail_set("%s: yes or no",
@@ -335,11 +445,13 @@ profile_load_one(struct config *c, const char *sec, struct profile *pr)
 	if (r != 0)
 		return r;
 	if ((v = config_get(c, sec, "crl_url")) != NULL &&
-	    (pr->crl_url = strdup(v)) == NULL)
-		return AIRLOCK_E_NOMEM;
+	    ((r = profile_url_ok(v, WHAT("crl_url"))) != 0 ||
+	     (pr->crl_url = strdup(v)) == NULL))
+		return r != 0 ? r : AIRLOCK_E_NOMEM;
 	if ((v = config_get(c, sec, "aia_url")) != NULL &&
-	    (pr->aia_url = strdup(v)) == NULL)
-		return AIRLOCK_E_NOMEM;
+	    ((r = profile_url_ok(v, WHAT("aia_url"))) != 0 ||
+	     (pr->aia_url = strdup(v)) == NULL))
+		return r != 0 ? r : AIRLOCK_E_NOMEM;
 #undef WHAT
 	return config_check_unused(c, sec);
 }
@@ -776,13 +888,20 @@ add_ext(X509 *cert, int nid, const char *value)
 }
 
 /* Append "a, b" style text safely. */
-static void
+/* Append ",S" (or "S"); AIRLOCK_E_TOO_LARGE rather than a truncated
+ * extension. */
+static int
 cat(char *buf, size_t len, const char *s)
 {
 	size_t n = strlen(buf);
+	int w = snprintf(buf + n, len - n, "%s%s",
+			 n > 0 && buf[n - 1] != ':' ? "," : "", s);
 
-	snprintf(buf + n, len - n, "%s%s",
-		 n > 0 && buf[n - 1] != ':' ? "," : "", s);
+	if (w < 0 || (size_t)w >= len - n) {
+		err_detail_set("extension text longer than %zu bytes", len);
+		return AIRLOCK_E_TOO_LARGE;
+	}
+	return 0;
 }
 
 int
@@ -814,14 +933,16 @@ profile_add_extensions(const struct profile *pr, X509 *cert,
 	}
 	snprintf(buf, sizeof(buf), "critical");
 	for (i = 0; i < sizeof(ku_names) / sizeof(ku_names[0]); i++)
-		if (ku & ku_names[i].bit)
-			cat(buf, sizeof(buf), ku_names[i].name);
+		if ((ku & ku_names[i].bit) &&
+		    (r = cat(buf, sizeof(buf), ku_names[i].name)) != 0)
+			return r;
 	if ((r = add_ext(cert, NID_key_usage, buf)) != 0)
 		return r;
 	if (pr->nekus > 0) {
 		buf[0] = '\0';
 		for (i = 0; i < pr->nekus; i++)
-			cat(buf, sizeof(buf), pr->ekus[i]);
+			if ((r = cat(buf, sizeof(buf), pr->ekus[i])) != 0)
+				return r;
 		if ((r = add_ext(cert, NID_ext_key_usage, buf)) != 0)
 			return r;
 	}
@@ -831,7 +952,8 @@ profile_add_extensions(const struct profile *pr, X509 *cert,
 			char item[300];
 			snprintf(item, sizeof(item), "permitted;DNS:%s",
 				 pr->permitted_dns[i]);
-			cat(buf, sizeof(buf), item);
+			if ((r = cat(buf, sizeof(buf), item)) != 0)
+				return r;
 		}
 		if ((r = add_ext(cert, NID_name_constraints, buf)) != 0)
 			return r;
@@ -867,8 +989,9 @@ policy_default_config(const char *const *domains, size_t ndomains, char **out)
 
 	*out = NULL;
 	for (i = 0; i < ndomains; i++) {
-		cat(doms, sizeof(doms), domains[i]);
-		cat(perm, sizeof(perm), domains[i]);
+		if (cat(doms, sizeof(doms), domains[i]) != 0 ||
+		    cat(perm, sizeof(perm), domains[i]) != 0)
+			return AIRLOCK_E_TOO_LARGE;
 	}
 	n = asprintf(
 	    out,
