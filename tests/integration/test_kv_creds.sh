@@ -68,7 +68,12 @@ else
 fi
 
 # parsers against the real recorded traffic
-if [ -d "${KV_RECORDINGS:=$AIRLOCK_SRC/../shared/kv-recordings}" ] || [ -d "${KV_RECORDINGS:=/work/shared/kv-recordings}" ]; then
+if [ -z "${KV_RECORDINGS:-}" ]; then
+	for d in "$AIRLOCK_SRC/../shared/kv-recordings" /work/shared/kv-recordings; do
+		[ -d "$d" ] && KV_RECORDINGS=$d && break
+	done
+fi
+if [ -d "${KV_RECORDINGS:-/nonexistent}" ]; then
 	/usr/bin/python3 - "$KV_RECORDINGS" "$KV" "$TMP/replay" <<'PY'
 import glob, json, os, re, subprocess, sys
 rec, kv, work = sys.argv[1:4]
