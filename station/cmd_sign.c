@@ -21,10 +21,10 @@
 static const char session_usage[] =
     "usage: airlock-station import DIR\n"
     "       airlock-station review [--json]\n"
-    "       airlock-station sign [--yes] [--pin-source SRC]\n"
+    "       airlock-station sign [--yes] [--sessions N] [--pin-source SRC]\n"
     "       airlock-station export DIR [--pin-source SRC]\n"
-    "       airlock-station process DIR [--out PARENT] [--yes] "
-    "[--pin-source SRC]\n"
+    "       airlock-station process DIR [--out PARENT] [--yes] [--sessions N]\n"
+    "                               [--pin-source SRC]\n"
     "\n"
     "  import   verify the request bundle DIR (read only) and copy it into\n"
     "           the station's spool\n"
@@ -32,7 +32,9 @@ static const char session_usage[] =
     "           decision and the rule behind it, the CSR digest as words\n"
     "  sign     sign what policy allows on the intermediate's token, with\n"
     "           the ledger written ahead (INTENT, then ISSUED); asks first\n"
-    "           unless --yes\n"
+    "           unless --yes; --sessions N signs on N token sessions at\n"
+    "           once (1 by default; HSMs and SoftHSM2 sign in parallel,\n"
+    "           smartcards do not)\n"
     "  export   write one merge bundle per spooled request bundle into DIR,\n"
     "           signed with the station key, read back after writing\n"
     "  process  import, review, confirm, sign and export in one go; the\n"
@@ -175,7 +177,7 @@ session_confirm(size_t n, int yes)
 
 struct session_args {
 	const char *pin_source, *out, *dir;
-	int yes, json;
+	int yes, json, sessions;
 };
 
 static int
@@ -186,12 +188,15 @@ session_parse(const char *what, int argc, char **argv, struct session_args *a)
 	    {"out", required_argument, NULL, 'o'},
 	    {"yes", no_argument, NULL, 'y'},
 	    {"json", no_argument, NULL, 'j'},
+	    {"sessions", required_argument, NULL, 's'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	char *end;
 	int c;
 
 	memset(a, 0, sizeof(*a));
+	a->sessions = 1;
 	a->yes = station_g.yes;
 	a->json = station_g.json;
 	optind = 0;
@@ -208,6 +213,13 @@ session_parse(const char *what, int argc, char **argv, struct session_args *a)
 			break;
 		case 'j':
 			a->json = 1;
+			break;
+		case 's':
+			a->sessions = (int)strtol(optarg, &end, 10);
+			if (*end != '\0' || a->sessions < 1 ||
+			    a->sessions > ISSUE_MAX_SESSIONS)
+				return cli_usage(what, "--sessions: 1..%d",
+						 ISSUE_MAX_SESSIONS);
 			break;
 		case 'h':
 			fputs(session_usage, stdout);
@@ -337,16 +349,15 @@ session_sign_export(const char *what, const struct session_args *a,
 	if ((st = session_open(what, 1, a, &h, &is, &rs)) != 0)
 		goto out;
 	issuer_set_network_note(is, note);
+	issuer_set_sessions(is, a->sessions);
 	if (review) {
 		if ((r = session_review(is, rs, 0, &nok)) != 0)
 			goto fail;
 	} else {
-		for (i = 0; i < request_set_count(rs); i++) {
-			if ((r = issuer_preview(is, request_set_get(rs, i))) !=
-			    0)
-				goto fail;
+		/* the pipeline lints every certificate itself: no preview
+		 * here, which would build and lint each one twice */
+		for (i = 0; i < request_set_count(rs); i++)
 			nok += request_set_get(rs, i)->ok != 0;
-		}
 	}
 	if (export_dir == NULL || review) {
 		if ((r = session_confirm(nok, a->yes)) != 0)

@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@ struct issuer {
 	struct token_key *rk;
 	EVP_PKEY *rpriv;
 	char network_note[600]; /* an air-gap override, recorded */
+	int sessions;		/* token sessions signing at once */
 };
 
 static int
@@ -125,6 +127,7 @@ issuer_open(struct home *h, int with_token, const char *pin_source,
 	if ((is = calloc(1, sizeof(*is))) == NULL)
 		return AIRLOCK_E_NOMEM;
 	is->h = h;
+	is->sessions = 1;
 	if ((r = issue_load_cert(h, "root.pem", &is->root)) != 0 ||
 	    (r = issue_load_cert(h, "intermediate.pem", &is->inter)) != 0 ||
 	    (r = issue_load_cert(h, "station.pem", &is->station)) != 0)
@@ -188,6 +191,14 @@ X509 *
 issuer_get0_intermediate(const struct issuer *is)
 {
 	return is->inter;
+}
+
+void
+issuer_set_sessions(struct issuer *is, int n)
+{
+	is->sessions = n < 1			? 1
+		       : n > ISSUE_MAX_SESSIONS ? ISSUE_MAX_SESSIONS
+						: n;
 }
 
 void
@@ -511,6 +522,8 @@ struct pending {
 	unsigned char *tbs;
 	int tbs_len;
 	char serial[48];
+	int result; /* of the signature (AIRLOCK_E_CANCELLED: not tried) */
+	char detail[400]; /* the error detail when it failed */
 };
 
 static void
@@ -618,45 +631,118 @@ issue_aborted(struct ledger *l, const struct pending *p, const char *why)
 
 /* Sign a chunk whose INTENTs are durable. A token failure aborts the rest
  * of the chunk (recorded) and stops. */
+/* Sign p[i] on the token: the lint, the signature, the checks. */
+static int
+issue_sign_one(struct issuer *is, struct pending *p, time_t now)
+{
+	struct lint_result *lr = NULL;
+	struct lint_params lp;
+	int r;
+
+	issue_lint_params(p->rq, now, &lp);
+	r = certsign_finish(p->cert, is->inter, is->priv, is->pub, p->tbs,
+			    p->tbs_len, &lp, &lr);
+	lint_result_free(lr);
+	p->result = r;
+	if (r != 0)
+		snprintf(p->detail, sizeof(p->detail), "%s", err_detail_get());
+	return r;
+}
+
+struct sign_work {
+	struct issuer *is;
+	struct pending *p;
+	size_t n;
+	time_t now;
+	pthread_mutex_t lock;
+	size_t next;
+	int stop;
+};
+
+static void *
+issue_worker(void *arg)
+{
+	struct sign_work *w = arg;
+	size_t i;
+
+	for (;;) {
+		pthread_mutex_lock(&w->lock);
+		while (w->next < w->n && w->p[w->next].cert == NULL)
+			w->next++;
+		i = w->next++;
+		if (w->stop || i >= w->n) {
+			pthread_mutex_unlock(&w->lock);
+			return NULL;
+		}
+		pthread_mutex_unlock(&w->lock);
+		if (issue_sign_one(w->is, &w->p[i], w->now) != 0) {
+			pthread_mutex_lock(&w->lock);
+			w->stop = 1; /* a failing token: no new signatures */
+			pthread_mutex_unlock(&w->lock);
+		}
+	}
+}
+
+/* Sign a chunk whose INTENTs are durable, on is->sessions token sessions
+ * at once. Then, in ledger order: ISSUED for every certificate the token
+ * signed (also ones signed by another session after a failure: a
+ * certificate that exists is never left unrecorded), ABORTED for the rest,
+ * and the first failure is returned. */
 static int
 issue_chunk(struct issuer *is, struct ledger *l, struct pending *p, size_t n,
 	    time_t now, struct issue_stats *st)
 {
-	struct lint_result *lr = NULL;
-	struct lint_params lp;
-	char why[512];
-	size_t i, j;
-	int r = 0, r2;
+	struct sign_work w;
+	pthread_t th[ISSUE_MAX_SESSIONS];
+	size_t i, nth = 0;
+	char why[512], detail[400] = "";
+	int r = 0, r2, first = 0;
 
+	for (i = 0; i < n; i++)
+		p[i].result = AIRLOCK_E_CANCELLED;
+	memset(&w, 0, sizeof(w));
+	w.is = is;
+	w.p = p;
+	w.n = n;
+	w.now = now;
+	pthread_mutex_init(&w.lock, NULL);
+	for (i = 1; i < (size_t)is->sessions; i++)
+		if (pthread_create(&th[nth], NULL, issue_worker, &w) == 0)
+			nth++;
+	issue_worker(&w);
+	for (i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&w.lock);
 	for (i = 0; i < n; i++) {
 		if (p[i].cert == NULL)
 			continue;
-		issue_lint_params(p[i].rq, now, &lp);
-		r = certsign_finish(p[i].cert, is->inter, is->priv, is->pub,
-				    p[i].tbs, p[i].tbs_len, &lp, &lr);
-		lint_result_free(lr);
-		lr = NULL;
-		if (r != 0) {
-			char detail[400];
-			snprintf(detail, sizeof(detail), "%s",
-				 err_detail_get());
-			snprintf(why, sizeof(why), "%s: %s", err_str(r),
-				 detail);
-			for (j = i; j < n; j++)
-				if (p[j].cert != NULL &&
-				    (r2 = issue_aborted(l, &p[j], why)) != 0)
-					return r2;
-			st->aborted += n - i;
-			if ((r2 = ledger_sync(l)) != 0)
+		if (p[i].result == 0) {
+			if ((r2 = issue_issued(l, &p[i])) != 0)
 				return r2;
-			err_detail_set("%s", detail);
-			return r;
+			st->issued++;
+			continue;
 		}
-		if ((r = issue_issued(l, &p[i])) != 0)
-			return r;
-		st->issued++;
+		if (first == 0 && p[i].result != AIRLOCK_E_CANCELLED) {
+			first = p[i].result;
+			snprintf(detail, sizeof(detail), "%s", p[i].detail);
+			snprintf(why, sizeof(why), "%s: %s", err_str(first),
+				 detail);
+		}
 	}
-	return ledger_sync(l);
+	if (first != 0) {
+		for (i = 0; i < n; i++)
+			if (p[i].cert != NULL && p[i].result != 0) {
+				if ((r2 = issue_aborted(l, &p[i], why)) != 0)
+					return r2;
+				st->aborted++;
+			}
+		r = first;
+	}
+	if ((r2 = ledger_sync(l)) != 0)
+		return r2;
+	if (r != 0)
+		err_detail_set("%s", detail);
+	return r;
 }
 
 int

@@ -15,7 +15,8 @@
 #include "station/home.h"
 #include "station/request.h"
 
-#define ISSUE_CHUNK 256
+#define ISSUE_CHUNK	   256
+#define ISSUE_MAX_SESSIONS 16
 
 struct issuer;
 
@@ -28,6 +29,9 @@ int issuer_open(struct home *h, int with_token, const char *pin_source,
 void issuer_close(struct issuer *is);
 X509 *issuer_get0_intermediate(const struct issuer *is);
 X509 *issuer_get0_root(const struct issuer *is);
+/* Token sessions that sign at once (1 by default; a token such as an HSM
+ * or SoftHSM2 signs in parallel, a smartcard does not). */
+void issuer_set_sessions(struct issuer *is, int n);
 /* An air-gap override to record with every INTENT and CRL (empty: none). */
 void issuer_set_network_note(struct issuer *is, const char *note);
 const char *issuer_network_note(const struct issuer *is);

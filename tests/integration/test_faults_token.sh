@@ -238,4 +238,21 @@ case " $st " in
 *) not_ok "hostile requests: ledger $st" ;;
 esac
 expect_ok "ledger verify at the end" S ledger verify
+# --- two sessions, the token lost in the middle ---------------------------------
+newbundle par 30 || not_ok "import the parallel bundle"
+start=$(lines)
+fault "fail C_Sign from 10 CKR_DEVICE_REMOVED" S sign --yes --sessions 2 $PIN
+st=$(ledger_state "$start")
+iss=$(echo "$st" | sed -n 's/.* ISSUED=\([0-9]*\).*/\1/p')
+abo=$(echo "$st" | sed -n 's/.* ABORTED=\([0-9]*\).*/\1/p')
+check "two sessions, token removed at signature 10: exit 5 and CKR_DEVICE_REMOVED named" \
+	'[ "$rc" -eq 5 ] && grep -q CKR_DEVICE_REMOVED "$TMP/err"'
+check "two sessions: every signature the token made is ISSUED, the rest ABORTED ($st)" \
+	'[ "$iss" -eq 9 ] && [ $((iss + abo)) -eq 30 ] && case " $st " in *" open=0 dup_serials=0 aborted_issued=0 "*) true ;; *) false ;; esac'
+fault "" S sign --yes --sessions 2 $PIN
+st=$(ledger_state "$start")
+# (exit 3: the hostile bundle above is still in the spool, rejected again)
+check "two sessions: the resumed run signs the rest once ($st)" \
+	'[ "$rc" -eq 3 ] && grep -q "21 signed" "$TMP/err" && case " $st " in *" open=0 dup_serials=0 aborted_issued=0 dup_issued=0 requests_issued=30 "*) true ;; *) false ;; esac'
+expect_ok "ledger verify after the parallel run" S ledger verify
 exit $T_FAILED

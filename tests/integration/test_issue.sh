@@ -173,4 +173,21 @@ EOS
 else
 	skip "air-gap check" "needs root, unshare and ip to make a network namespace"
 fi
+# --- two token sessions at once --------------------------------------------
+$MKREQ --out "$TMP/par" --count 300 >/dev/null 2>&1
+S import "$TMP/par" >/dev/null 2>&1
+before=$(grep -c '"type":"ISSUED"' "$H/ledger.jsonl")
+if S sign --yes --sessions 2 --pin-source "$PINSRC" >/dev/null 2>"$TMP/err"; then
+	ok "sign --sessions 2"
+else not_ok "sign --sessions 2"; diag <"$TMP/err"; fi
+after=$(grep -c '"type":"ISSUED"' "$H/ledger.jsonl")
+[ $((after - before)) -eq 300 ] && ok "two sessions: 300 ISSUED records" || not_ok "two sessions: $((after - before)) ISSUED"
+/usr/bin/python3 - "$H/ledger.jsonl" <<'PY' && ok "two sessions: ISSUED in INTENT order, no serial twice" || not_ok "two sessions: order or duplicates"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+intents = [r["serial"] for r in recs if r["type"] == "INTENT"][-300:]
+issued = [r["serial"] for r in recs if r["type"] == "ISSUED"][-300:]
+sys.exit(0 if intents == issued and len(set(issued)) == 300 else 1)
+PY
+expect_ok "ledger verify after parallel signing" S ledger verify
 exit $T_FAILED
