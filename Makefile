@@ -102,6 +102,13 @@ check: deps
 check-run: test-bins
 	@BUILD=$(BUILD) CC="$(CC)" OPT="$(OPT)" SAN="$(SAN)" tests/run
 
+# `make bench`: signing throughput, memory and merges against the token's raw
+# rate and openssl ca (tests/bench, docs/performance.md). Not part of check.
+# BENCH_ARGS=--quick (~2 min), --docs (rewrite docs/performance.md), --profile
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) tests/bench/run.sh $(BENCH_ARGS)
+
 # libFuzzer + ASan + UBSan (clang): every harness for FUZZ_SECONDS, two at a
 # time; the corpora in tests/fuzz/corpus are replayed by `make check`.
 FUZZ_SECONDS ?= 300

@@ -101,10 +101,13 @@ S import "$TMP/crash" >/dev/null 2>&1
 base=$(wc -l <"$H/ledger.jsonl")
 "$STATION" --home "$H" sign --yes --pin-source "$PINSRC" >/dev/null 2>&1 &
 pid=$!
-for _ in $(seq 1 400); do
-	n=$(grep -c '"type":"ISSUED"' "$H/ledger.jsonl")
-	[ "$n" -gt "$((issued + 3 + 100))" ] && break
-	sleep 0.02
+# kill once the second chunk's INTENTs are on disk (256 per chunk): its
+# signatures are then under way
+intents0=$(grep -c '"type":"INTENT"' "$H/ledger.jsonl")
+for _ in $(seq 1 2000); do
+	n=$(grep -c '"type":"INTENT"' "$H/ledger.jsonl")
+	[ "$n" -gt "$((intents0 + 256))" ] && break
+	sleep 0.005
 done
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 open_intents=$(/usr/bin/python3 -c '
