@@ -82,7 +82,7 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(STATION_LIB) $(P11_OBJ) $(LIB_O
 
 $(BUILD)/tests/faults/p11fault.so: tests/faults/p11fault.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 $(OPT) $(WARN) $(SAN) -fPIC -shared -fvisibility=hidden \
+	$(CC) -std=c11 -I. $(OPT) $(WARN) $(SAN) -fPIC -shared -fvisibility=hidden \
 	    $(shell pkg-config --cflags p11-kit-1) -o $@ $< -ldl -lpthread
 
 $(BUILD)/tests/iofault/iofault.so: tests/iofault/iofault.c
