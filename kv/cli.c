@@ -2,21 +2,22 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kv/cmds.h"
 #include "kv/cred.h"
 #include "kv/http.h"
+#include "kv/mergebundle.h"
 #include "kv/vault.h"
 #include "lib/err.h"
-#include "lib/term.h"
 #include "lib/safefile.h"
-
-#include <fcntl.h>
-#include <openssl/sha.h>
+#include "lib/term.h"
 
 struct kv_globals kv_g = {.max_tries = 6, .timeout_s = 300};
 
@@ -372,4 +373,28 @@ cli_entry_id(size_t index, const char *name, char out[65])
 	while (o > 0 && out[o - 1] == '-')
 		o--;
 	out[o] = '\0';
+}
+
+int
+cli_bundle_to_dir(const char *verb, const char *dir, const char *trust,
+		  const char *out, struct bundle **b, int *dirfd)
+{
+	char what[64];
+	int r, st;
+
+	*b = NULL;
+	*dirfd = -1;
+	snprintf(what, sizeof(what), "%s: verifying the bundle", verb);
+	if ((r = mergebundle_open(dir, trust, b)) != 0)
+		return cli_fail(what, r);
+	/* the bundle's ledger records extend the replica (or it is refused) */
+	if ((st = witness_bundle(verb, *b, NULL, 0)) != 0)
+		return st;
+	if (mkdir(out, 0755) != 0 && errno != EEXIST) {
+		err_detail_set("%s: %s", out, strerror(errno));
+		return cli_fail(verb, AIRLOCK_E_IO);
+	}
+	if ((r = safefile_dir_open(out, dirfd)) != 0)
+		return cli_fail(verb, r);
+	return 0;
 }

@@ -101,6 +101,12 @@ int cli_usage(const char *verb, const char *fmt, ...)
 void cli_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print JSON on stdout (one document) and free it. */
 void cli_json_print(void *cjson);
+/* For unpack and publish: open the merge bundle DIR verified against the
+ * pinned root TRUST, witness its ledger records, and make and open the
+ * output directory OUT. 0, or the exit status (already reported). */
+struct bundle;
+int cli_bundle_to_dir(const char *verb, const char *dir, const char *trust,
+		      const char *out, struct bundle **b, int *dirfd);
 /* Sanitise untrusted text for the terminal into BUF. */
 const char *cli_safe(const char *s, char *buf, size_t len);
 /* A progress line on a tty only (stderr); DONE of TOTAL. */

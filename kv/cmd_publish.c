@@ -184,20 +184,9 @@ cmd_publish(int argc, char **argv)
 	if (optind + 1 != argc || to == NULL || trust == NULL)
 		return cli_usage("publish", "want DIR, --to DIR and --trust "
 					    "ROOT.pem");
-	if ((r = mergebundle_open(argv[optind], trust, &b)) != 0)
-		return cli_fail("publish: verifying the bundle", r);
-	/* the bundle's ledger records extend the replica (or it is refused) */
-	if ((st = witness_bundle("publish", b, NULL, 0)) != 0)
+	if ((st = cli_bundle_to_dir("publish", argv[optind], trust, to, &b,
+				    &dirfd)) != 0)
 		goto done;
-	if (mkdir(to, 0755) != 0 && errno != EEXIST) {
-		err_detail_set("%s: %s", to, strerror(errno));
-		st = cli_fail("publish", AIRLOCK_E_IO);
-		goto done;
-	}
-	if ((r = safefile_dir_open(to, &dirfd)) != 0) {
-		st = cli_fail("publish", r);
-		goto done;
-	}
 	if (kv_g.json) {
 		j = cJSON_CreateObject();
 		cJSON_AddStringToObject(j, "bundle_id", bundle_id(b));

@@ -84,19 +84,9 @@ cmd_unpack(int argc, char **argv)
 	if (optind + 1 != argc || out == NULL || trust == NULL)
 		return cli_usage("unpack", "want DIR, --out DIR and --trust "
 					   "ROOT.pem");
-	if ((r = mergebundle_open(argv[optind], trust, &b)) != 0)
-		return cli_fail("unpack: verifying the bundle", r);
-	if ((st = witness_bundle("unpack", b, NULL, 0)) != 0)
+	if ((st = cli_bundle_to_dir("unpack", argv[optind], trust, out, &b,
+				    &dirfd)) != 0)
 		goto done;
-	if (mkdir(out, 0755) != 0 && errno != EEXIST) {
-		err_detail_set("%s: %s", out, strerror(errno));
-		st = cli_fail("unpack", AIRLOCK_E_IO);
-		goto done;
-	}
-	if ((r = safefile_dir_open(out, &dirfd)) != 0) {
-		st = cli_fail("unpack", r);
-		goto done;
-	}
 	if (kv_g.json) {
 		j = cJSON_CreateObject();
 		cJSON_AddStringToObject(j, "bundle_id", bundle_id(b));

@@ -627,6 +627,26 @@ out:
 	return st;
 }
 
+/* The station home and its root and intermediate profiles. */
+static int
+ca_home_profiles(struct home **h, const struct profile **pr,
+		 const struct profile **rootpr)
+{
+	int r;
+
+	*h = NULL;
+	if ((r = home_open(station_g.home, h)) != 0)
+		return r;
+	*pr = policy_find_kind(home_policy(*h), PROFILE_INTERMEDIATE);
+	*rootpr = policy_find_kind(home_policy(*h), PROFILE_ROOT);
+	if (*pr == NULL || *rootpr == NULL) {
+		err_detail_set("airlock.conf needs profiles of kind root and "
+			       "intermediate");
+		return AIRLOCK_E_POLICY;
+	}
+	return 0;
+}
+
 /* The station's bundle-signing certificate, issued by the intermediate. */
 static int
 ca_station_cert(struct home *h, X509 *inter, struct ca_key *ik,
@@ -741,15 +761,9 @@ ca_intermediate(struct ca_args *a)
 		return cli_usage("ca intermediate",
 				 "--key URI, --issuer-key URI and --subject DN "
 				 "are needed");
-	if ((r = home_open(station_g.home, &h)) != 0)
+	if ((r = ca_home_profiles(&h, &pr, &rootpr)) != 0) {
+		home_close(h);
 		return cli_fail("ca intermediate", r);
-	pr = policy_find_kind(home_policy(h), PROFILE_INTERMEDIATE);
-	rootpr = policy_find_kind(home_policy(h), PROFILE_ROOT);
-	if (pr == NULL || rootpr == NULL) {
-		err_detail_set("airlock.conf needs profiles of kind root and "
-			       "intermediate");
-		r = AIRLOCK_E_POLICY;
-		goto out;
 	}
 	if (!a->dry_run && (home_exists(h, "ca", "intermediate.pem") ||
 			    home_exists(h, "ca", "station.pem"))) {
@@ -1051,15 +1065,9 @@ ca_intermediate_csr(struct ca_args *a)
 		return cli_usage("ca intermediate",
 				 "--csr FILE, --issuer-key URI and -o FILE are "
 				 "needed");
-	if ((r = home_open(station_g.home, &h)) != 0)
+	if ((r = ca_home_profiles(&h, &pr, &rootpr)) != 0) {
+		home_close(h);
 		return cli_fail("ca intermediate", r);
-	pr = policy_find_kind(home_policy(h), PROFILE_INTERMEDIATE);
-	rootpr = policy_find_kind(home_policy(h), PROFILE_ROOT);
-	if (pr == NULL || rootpr == NULL) {
-		err_detail_set("airlock.conf needs profiles of kind root and "
-			       "intermediate");
-		r = AIRLOCK_E_POLICY;
-		goto out;
 	}
 	if ((b = BIO_new_file(a->csr, "r")) == NULL ||
 	    (req = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL)) == NULL) {

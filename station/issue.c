@@ -39,6 +39,9 @@ struct issuer {
 	EVP_PKEY *rpriv;
 	char network_note[600]; /* an air-gap override, recorded */
 	int sessions;		/* token sessions signing at once */
+	/* the chain every certificate must build to, made once */
+	X509_STORE *trust;
+	STACK_OF(X509) * untrusted;
 };
 
 static int
@@ -132,6 +135,13 @@ issuer_open(struct home *h, int with_token, const char *pin_source,
 	    (r = issue_load_cert(h, "intermediate.pem", &is->inter)) != 0 ||
 	    (r = issue_load_cert(h, "station.pem", &is->station)) != 0)
 		goto out;
+	if ((is->trust = X509_STORE_new()) == NULL ||
+	    (is->untrusted = sk_X509_new_null()) == NULL ||
+	    !X509_STORE_add_cert(is->trust, is->root) ||
+	    !sk_X509_push(is->untrusted, is->inter)) {
+		r = AIRLOCK_E_NOMEM;
+		goto out;
+	}
 	if (with_token) {
 		if ((r = issue_key_uri(h, "intermediate.json", &is->uri)) !=
 			0 ||
@@ -181,6 +191,8 @@ issuer_close(struct issuer *is)
 	token_module_free(is->m);
 	uri_free(is->uri);
 	uri_free(is->suri);
+	sk_X509_free(is->untrusted);
+	X509_STORE_free(is->trust);
 	X509_free(is->root);
 	X509_free(is->inter);
 	X509_free(is->station);
@@ -850,15 +862,13 @@ has_eku(X509 *cert, const char *oid)
 static int
 issue_check_cert(struct issuer *is, const struct request *rq, X509 *cert)
 {
-	X509_STORE *store = X509_STORE_new();
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-	STACK_OF(X509) *untrusted = sk_X509_new_null();
 	const cJSON *meta = bundle_entry_meta(rq->bundle, rq->index), *v;
 	const cJSON *pol = cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetObjectItemCaseSensitive(meta, "source"), "policy");
 	int r = AIRLOCK_E_POLICY, ok;
 
-	if (store == NULL || ctx == NULL || untrusted == NULL) {
+	if (ctx == NULL) {
 		r = AIRLOCK_E_NOMEM;
 		goto out;
 	}
@@ -868,9 +878,7 @@ issue_check_cert(struct issuer *is, const struct request *rq, X509 *cert)
 			       rq->source);
 		goto out;
 	}
-	X509_STORE_add_cert(store, is->root);
-	sk_X509_push(untrusted, is->inter);
-	X509_STORE_CTX_init(ctx, store, cert, untrusted);
+	X509_STORE_CTX_init(ctx, is->trust, cert, is->untrusted);
 	X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_ANY);
 	X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx),
 				    X509_V_FLAG_X509_STRICT);
@@ -897,9 +905,7 @@ issue_check_cert(struct issuer *is, const struct request *rq, X509 *cert)
 	r = 0;
 out:
 	ERR_clear_error();
-	sk_X509_free(untrusted);
 	X509_STORE_CTX_free(ctx);
-	X509_STORE_free(store);
 	return r;
 }
 
@@ -1016,8 +1022,6 @@ issue_export_resume(struct issuer *is, struct request_set *rs,
 {
 	struct bundle *old = NULL;
 	struct ledger *l = NULL;
-	X509_STORE *store = NULL;
-	STACK_OF(X509) *chain = NULL;
 	X509 *signer = NULL;
 	const unsigned char *cp;
 	const char *cpname;
@@ -1034,14 +1038,8 @@ issue_export_resume(struct issuer *is, struct request_set *rs,
 		r = AIRLOCK_E_EXISTS;
 		goto bad;
 	}
-	if ((store = X509_STORE_new()) == NULL ||
-	    (chain = sk_X509_new_null()) == NULL ||
-	    !X509_STORE_add_cert(store, is->root) ||
-	    !sk_X509_push(chain, is->inter)) {
-		r = AIRLOCK_E_NOMEM;
-		goto out;
-	}
-	if ((r = bundle_verify_signature(old, store, chain, &signer)) != 0)
+	if ((r = bundle_verify_signature(old, is->trust, is->untrusted,
+					 &signer)) != 0)
 		goto bad;
 	if (X509_cmp(signer, is->station) != 0) {
 		r = AIRLOCK_E_POLICY;
@@ -1098,8 +1096,6 @@ out:
 	cJSON_Delete(rec);
 	cJSON_Delete(cpj);
 	X509_free(signer);
-	sk_X509_free(chain);
-	X509_STORE_free(store);
 	bundle_free(old);
 	return r;
 }
